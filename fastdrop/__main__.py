@@ -1,0 +1,5 @@
+"""``python -m fastdrop``: see :func:`fastdrop._info.main`."""
+
+from fastdrop._info import main
+
+raise SystemExit(main())

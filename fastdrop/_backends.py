@@ -1,0 +1,231 @@
+"""Backend registry, selection and thread settings.
+
+Selection order for a call: the ``backend=`` argument, then the innermost
+``use_backend(...)`` block of the calling thread, then ``set_backend(...)``, then the
+``FASTDROP_BACKEND`` environment variable, then ``"auto"``. Threads resolve the same way:
+``threads(n)``, ``set_num_threads(n)``, ``FASTDROP_NUM_THREADS``, all available cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+import os
+import warnings
+from collections.abc import Iterator
+from types import ModuleType
+
+import numpy as np
+
+NAMES = ("numba", "cython", "numpy")
+_MODULES = {"numba": "fastdrop._numba", "cython": "fastdrop._cy", "numpy": "fastdrop._numpy"}
+
+# Below this many elements "auto" takes Cython, which has the lower call overhead and no
+# JIT warm-up; at and above it, the backend in AUTO_LARGE. See README "Dispatch".
+AUTO_SMALL = 1 << 16
+AUTO_LARGE = ("cython", "numba", "numpy")
+AUTO_SMALL_ORDER = ("cython", "numba", "numpy")
+
+_loaded: dict[str, ModuleType] = {}
+_failed: dict[str, str] = {}
+
+_backend_default = os.environ.get("FASTDROP_BACKEND", "auto") or "auto"
+_backend_scope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "fastdrop_backend", default=None
+)
+_threads_scope: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "fastdrop_threads", default=None
+)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _check_threads(n: object, source: str = "n") -> int:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise TypeError(f"{source} must be a positive integer, got {n!r}")
+    if n < 1:
+        raise ValueError(f"{source} must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def _threads_from_env() -> int:
+    value = os.environ.get("FASTDROP_NUM_THREADS")
+    if not value:
+        return _cpu_count()
+    try:
+        return _check_threads(int(value), "FASTDROP_NUM_THREADS")
+    except ValueError:
+        raise ValueError(
+            f"FASTDROP_NUM_THREADS must be a positive integer, got {value!r}"
+        ) from None
+
+
+_threads_default = _threads_from_env()
+
+
+def load(name: str) -> ModuleType | None:
+    """Import a backend's kernel module, or return None (remembering why) if it cannot."""
+    module = _loaded.get(name)
+    if module is not None or name in _failed:
+        return module
+    try:
+        module = importlib.import_module(_MODULES[name])
+    except Exception as exc:  # a broken Numba or a missing extension must not break fastdrop
+        _failed[name] = f"{type(exc).__name__}: {exc}"
+        return None
+    _loaded[name] = module
+    return module
+
+
+def disable(name: str, exc: BaseException) -> None:
+    """Take a backend out of "auto" after it failed at run time (e.g. Numba cannot compile)."""
+    _loaded.pop(name, None)
+    _failed[name] = f"{type(exc).__name__}: {exc}"
+    warnings.warn(
+        f"fastdrop: the {name} backend failed ({_failed[name]}); using another one.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def why_unavailable(name: str) -> str | None:
+    """The reason a backend could not be loaded, or None."""
+    return _failed.get(name)
+
+
+def available_backends() -> list[str]:
+    """The backends that work in this process, in order of preference.
+
+    Returns
+    -------
+    list of str
+        A subset of ``["numba", "cython", "numpy"]``.
+
+    Examples
+    --------
+    >>> import fastdrop
+    >>> "numpy" in fastdrop.available_backends()
+    True
+    """
+    return [name for name in NAMES if load(name) is not None]
+
+
+def check_name(name: object, source: str = "backend") -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{source} must be a string, got {type(name).__name__}")
+    if name != "auto" and name not in NAMES:
+        choices = ", ".join(repr(n) for n in ("auto", *NAMES))
+        raise ValueError(f"unknown {source} {name!r}; expected one of {choices}")
+    return name
+
+
+def requested(backend: str | None) -> str:
+    """The backend name in force for a call whose ``backend=`` argument is ``backend``."""
+    if backend is not None:
+        return check_name(backend)
+    scoped = _backend_scope.get()
+    if scoped is not None:
+        return scoped
+    return check_name(_backend_default, "FASTDROP_BACKEND")
+
+
+def resolve(name: str, n: int) -> tuple[str, ModuleType]:
+    """The backend that runs a call on ``n`` elements: ``name`` itself, or auto's choice."""
+    if name != "auto":
+        module = load(name)
+        if module is None:
+            raise ValueError(f"the {name!r} backend is not available: {_failed[name]}")
+        return name, module
+    for candidate in AUTO_SMALL_ORDER if n < AUTO_SMALL else AUTO_LARGE:
+        module = load(candidate)
+        if module is not None:
+            return candidate, module
+    raise RuntimeError("no fastdrop backend can be loaded")  # numpy always can
+
+
+def get_backend() -> str:
+    """The backend name in force for this thread: ``"auto"`` or one of ``NAMES``."""
+    return requested(None)
+
+
+def set_backend(name: str) -> None:
+    """Set the default backend for the process.
+
+    Parameters
+    ----------
+    name : {"auto", "numba", "cython", "numpy"}
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a backend that cannot be loaded here.
+    """
+    global _backend_default
+    _backend_default = _usable(name)
+
+
+def _usable(name: object) -> str:
+    name = check_name(name)
+    if name != "auto" and load(name) is None:
+        raise ValueError(f"the {name!r} backend is not available: {_failed[name]}")
+    return name
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[None]:
+    """Run the calls in a ``with`` block on one backend (this thread and context only).
+
+    Examples
+    --------
+    >>> import numpy as np, fastdrop
+    >>> with fastdrop.use_backend("numpy"):
+    ...     y = fastdrop.dropout(np.ones(4), 0.5, rng=1)
+    """
+    token = _backend_scope.set(_usable(name))
+    try:
+        yield
+    finally:
+        _backend_scope.reset(token)
+
+
+def get_num_threads() -> int:
+    """The number of threads a call made now from this thread would use."""
+    scoped = _threads_scope.get()
+    return _threads_default if scoped is None else scoped
+
+
+def set_num_threads(n: int) -> None:
+    """Set the default number of threads the kernels use.
+
+    Results do not depend on it: every element's draw depends on its position alone.
+
+    Parameters
+    ----------
+    n : int
+        At least 1.
+    """
+    global _threads_default
+    _threads_default = _check_threads(n)
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run the calls in a ``with`` block with ``n`` threads (this thread and context only).
+
+    Examples
+    --------
+    >>> import numpy as np, fastdrop
+    >>> with fastdrop.threads(1):
+    ...     y = fastdrop.dropout(np.ones(4), 0.5, rng=1)
+    """
+    token = _threads_scope.set(_check_threads(n))
+    try:
+        yield
+    finally:
+        _threads_scope.reset(token)

@@ -1,0 +1,132 @@
+"""``python -m fastdrop`` / ``fastdrop``: what this install can do, and how fast it is here.
+
+Prints the versions, the backends that load, Numba's threading layer, whether the Cython
+extension runs with OpenMP, the thread count, and a quick side-by-side table. Every row
+of the table is timed in the same process, interleaved, and reported as a ratio to a
+parallel scale-copy ``y = x * s`` of the same array with the same threads: the memory
+bandwidth bound that dropout cannot beat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import fastdrop
+from fastdrop import _backends
+
+P = 0.1
+SIZES = (1_000, 1_000_000, 10_000_000)
+REFERENCE_LIMIT = 1_000_000  # the NumPy reference backend is the specification, not fast
+
+
+def _layer() -> str:
+    """Numba's threading layer, after running a parallel kernel so that one is chosen."""
+    kernels = _backends.load("numba")
+    if kernels is None:
+        return f"unavailable ({_backends.why_unavailable('numba')})"
+    import numba
+
+    x = np.ones(8, np.float32)
+    kernels.scale(x.reshape(1, -1), x.reshape(1, -1), 1.0, 1)
+    return numba.threading_layer()
+
+
+def _versions() -> list[tuple[str, str]]:
+    rows = [("fastdrop", fastdrop.__version__), ("python", platform.python_version())]
+    rows.append(("numpy", np.__version__))
+    for name in ("numba", "torch", "jax"):
+        module = sys.modules.get(name)
+        if module is None:
+            try:
+                module = __import__(name)
+            except Exception:
+                continue
+        rows.append((name, module.__version__))
+    return rows
+
+
+def report() -> str:
+    """The environment part of the ``python -m fastdrop`` output."""
+    lines = [f"{k:<22}{v}" for k, v in _versions()]
+    for name in _backends.NAMES:
+        why = _backends.why_unavailable(name) if _backends.load(name) is None else None
+        lines.append(f"{'backend ' + name:<22}{'available' if why is None else why}")
+    cy = _backends.load("cython")
+    openmp = "no extension" if cy is None else (
+        f"yes ({cy.max_threads()} threads max)" if cy.OPENMP else "NO (built without OpenMP)"
+    )
+    lines.append(f"{'numba threading layer':<22}{_layer()}")
+    lines.append(f"{'cython openmp':<22}{openmp}")
+    lines.append(f"{'default backend':<22}{fastdrop.get_backend()}")
+    lines.append(f"{'threads':<22}{fastdrop.get_num_threads()} (of {_backends._cpu_count()} cores)")
+    return "\n".join(lines)
+
+
+def _best(fn: Callable[[], object], budget: float) -> float:
+    """Best of repeated runs of ``fn`` within about ``budget`` seconds, in seconds."""
+    fn()
+    best = float("inf")
+    deadline = time.perf_counter() + budget
+    runs = 0
+    while runs < 3 or (time.perf_counter() < deadline and runs < 200):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+        runs += 1
+    return best
+
+
+def contenders(x: np.ndarray) -> dict[str, Callable[[], object]]:
+    """Name -> zero-argument callable: the rows of the speed table for input ``x``."""
+    y = np.empty_like(x)
+    cy = _backends.load("cython")
+    x2, y2 = x.reshape(1, -1), y.reshape(1, -1)
+    n_threads = fastdrop.get_num_threads()
+    rows: dict[str, Callable[[], object]] = {
+        "scale-copy (bound)": lambda: cy.scale(x2, y2, 1.0 / (1.0 - P), n_threads),
+    }
+    for name in ("auto", *_backends.available_backends()):
+        if name == "numpy" and x.size > REFERENCE_LIMIT:
+            continue
+        rows[f"fastdrop {name}"] = lambda b=name: fastdrop.dropout(x, P, rng=1, out=y, backend=b)
+    rng = np.random.default_rng(0)
+    rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= P) / (1 - P)
+    try:
+        import torch
+    except ImportError:
+        return rows
+    torch.set_num_threads(n_threads)
+    xt = torch.from_numpy(x)
+    rows[f"torch {torch.__version__}"] = lambda: torch.nn.functional.dropout(xt, P, training=True)
+    return rows
+
+
+def speed_table(sizes: tuple[int, ...] = SIZES, budget: float = 0.3) -> str:
+    """Time every contender at each size (float32, p = 0.1); ns per element and ratio."""
+    lines = [f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of repeats",
+             f"{'size':>10}  {'implementation':<24}{'ns/elem':>9}{'x bound':>9}"]
+    for n in sizes:
+        x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
+        times = {name: _best(fn, budget) for name, fn in contenders(x).items()}
+        bound = times["scale-copy (bound)"]
+        for name, t in times.items():
+            lines.append(f"{n:>10}  {name:<24}{t / n * 1e9:>9.3f}{t / bound:>9.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m fastdrop`` and the ``fastdrop`` console script."""
+    parser = argparse.ArgumentParser(prog="fastdrop", description=__doc__.splitlines()[0])
+    parser.add_argument("--no-speed", action="store_true", help="skip the speed table")
+    args = parser.parse_args(argv)
+    print(report())
+    if not args.no_speed:
+        print()
+        print(speed_table())
+    return 0

@@ -1,0 +1,12 @@
+"""The pure-NumPy reference backend: the executable specification.
+
+Every fast backend (``fastdrop._numba``, ``fastdrop._cy``) exports the same kernels
+with the same signatures and is tested bit for bit against this one. The code favours
+being obviously right over being fast; it still works in bounded chunks so that it never
+holds temporaries the size of the input.
+"""
+
+from fastdrop._numpy.kernels import backward, forward, mask, scale
+from fastdrop._numpy.philox import draw, philox4x32
+
+__all__ = ["backward", "draw", "forward", "mask", "philox4x32", "scale"]
