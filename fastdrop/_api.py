@@ -151,32 +151,48 @@ def _blocks(x: np.ndarray, y: np.ndarray):
         yield x[idx], y[idx], k * step
 
 
-def _run(kernel, x, y, positioned: bool, *args) -> None:
-    """Call ``kernel`` on ``x`` -> ``y`` over 2-D views, normalising layout and byte order.
+def _bit_slice(bits: np.ndarray, start: int, count: int) -> np.ndarray:
+    """Bits ``[start, start + count)`` of a packed mask, realigned to start a byte."""
+    head, shift = divmod(start, 8)
+    chunk = bits[head : head + (count + 7) // 8 + 1]
+    if not shift:
+        return chunk
+    words = np.append(chunk, np.uint8(0)).astype(np.uint16)
+    return ((words[:-1] >> shift) | (words[1:] << (8 - shift))).astype(np.uint8)
 
-    A non-native ``x`` is first copied into ``y`` (native) and then processed in place, so
-    no temporary the size of the input is ever made. ``positioned`` kernels take
-    ``(bits, seed, offset, ...)`` first and get a block's position and row step added.
+
+def _run(kernel, x: np.ndarray, y: np.ndarray, args) -> None:
+    """Call ``kernel(x2, y2, *args(first, x2))`` over 2-D views of ``x`` and ``y``.
+
+    ``first`` is the flat C index of the view's first element; ``args`` turns it into the
+    view's stream position or its share of a mask. When ``x`` is in another byte order,
+    or its axes do not collapse to 2-D but ``y``'s do (a fresh output always does), ``x``
+    is first copied into ``y`` and processed in place, so no temporary the size of the
+    input is ever made. Only an ``out=`` whose own axes do not collapse is processed in
+    blocks, one per index of its leading axes.
     """
     if not x.dtype.isnative:
         np.copyto(y, x)
         x = y
     pair = _pair_2d(x, y)
-    views = [(pair[0], pair[1], 0)] if pair is not None else list(_blocks(x, y))
+    if pair is None and _pair_2d(y, y) is not None:
+        np.copyto(y, x)
+        pair = _pair_2d(y, y)
+    views = [(pair[0], pair[1], 0)] if pair is not None else _blocks(x, y)
     for x2, y2, first in views:
-        if positioned:
-            bits, seed, offset, *rest = args
-            kernel(x2, y2, bits, seed, (offset + first) % U64, x2.shape[1], *rest)
-        else:
-            kernel(x2, y2, *args)
+        kernel(x2, y2, *args(first, x2))
 
 
 def _forward(kernels, x, y, bits, seed, offset, threshold, scale, n_threads) -> None:
-    if _pair_2d(x, y) is None and bits.size:
-        # 2-D blocks of an N-D array do not start on mask bytes: draw the mask on its own.
+    if bits.size and _pair_2d(y, y) is None:
+        # 2-D blocks of an N-D out= do not start on mask bytes: draw the mask on its own.
         kernels.mask(bits, x.size, seed, offset, threshold, n_threads)
         bits = _NO_BITS
-    _run(kernels.forward, x, y, True, bits, seed, offset, threshold, scale, n_threads)
+
+    def args(first, x2):
+        return bits, seed, (offset + first) % U64, x2.shape[1], threshold, scale, n_threads
+
+    _run(kernels.forward, x, y, args)
 
 
 def _all_kept(n: int) -> np.ndarray:
@@ -284,7 +300,7 @@ def dropout(
         if scaling == "classic":
             y = np.empty(x.shape, x.dtype.newbyteorder("=")) if out is None else out
             if x.size:
-                _call(choice, lambda k: _run(k.scale, x, y, False, 1.0 - p, n_threads))
+                _call(choice, lambda k: _run(k.scale, x, y, lambda *_: (1.0 - p, n_threads)))
         elif out is None:
             y = x
         else:
@@ -367,11 +383,15 @@ def dropout_backward(
     y = np.empty(grad.shape, grad.dtype.newbyteorder("=")) if out is None else out
     if grad.size:
         scale = _keep_scale(p, scaling)
-        if mask is not None:
-            _call(choice, lambda k: _run(k.backward, grad, y, False, mask, scale, n_threads))
+        if mask is None:
+            regenerate = (grad, y, _NO_BITS, _seed(rng), offset, _threshold(p), scale, n_threads)
+            _call(choice, _forward, *regenerate)
         else:
-            args = (grad, y, _NO_BITS, _seed(rng), offset, _threshold(p), scale, n_threads)
-            _call(choice, _forward, *args)
+
+            def args(first: int, g2: np.ndarray) -> tuple:
+                return _bit_slice(mask, first, g2.size), scale, n_threads
+
+            _call(choice, lambda k: _run(k.backward, grad, y, args))
     return y
 
 

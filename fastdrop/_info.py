@@ -19,6 +19,7 @@ import numpy as np
 
 import fastdrop
 from fastdrop import _backends
+from fastdrop.testing import BOUND, implementations
 
 P = 0.1
 SIZES = (1_000, 1_000_000, 10_000_000)
@@ -82,39 +83,18 @@ def _best(fn: Callable[[], object], budget: float) -> float:
     return best
 
 
-def contenders(x: np.ndarray) -> dict[str, Callable[[], object]]:
-    """Name -> zero-argument callable: the rows of the speed table for input ``x``."""
-    y = np.empty_like(x)
-    cy = _backends.load("cython")
-    x2, y2 = x.reshape(1, -1), y.reshape(1, -1)
-    n_threads = fastdrop.get_num_threads()
-    rows: dict[str, Callable[[], object]] = {
-        "scale-copy (bound)": lambda: cy.scale(x2, y2, 1.0 / (1.0 - P), n_threads),
-    }
-    for name in ("auto", *_backends.available_backends()):
-        if name == "numpy" and x.size > REFERENCE_LIMIT:
-            continue
-        rows[f"fastdrop {name}"] = lambda b=name: fastdrop.dropout(x, P, rng=1, out=y, backend=b)
-    rng = np.random.default_rng(0)
-    rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= P) / (1 - P)
-    try:
-        import torch
-    except ImportError:
-        return rows
-    torch.set_num_threads(n_threads)
-    xt = torch.from_numpy(x)
-    rows[f"torch {torch.__version__}"] = lambda: torch.nn.functional.dropout(xt, P, training=True)
-    return rows
-
-
 def speed_table(sizes: tuple[int, ...] = SIZES, budget: float = 0.3) -> str:
-    """Time every contender at each size (float32, p = 0.1); ns per element and ratio."""
+    """Time every implementation at each size (float32, p = 0.1): ns per element and the
+    ratio to the scale-copy bound."""
     lines = [f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of repeats",
              f"{'size':>10}  {'implementation':<24}{'ns/elem':>9}{'x bound':>9}"]
     for n in sizes:
         x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
-        times = {name: _best(fn, budget) for name, fn in contenders(x).items()}
-        bound = times["scale-copy (bound)"]
+        rows = implementations(x, P)
+        if n > REFERENCE_LIMIT:
+            del rows["fastdrop numpy"]
+        times = {name: _best(fn, budget) for name, fn in rows.items()}
+        bound = times[BOUND]
         for name, t in times.items():
             lines.append(f"{n:>10}  {name:<24}{t / n * 1e9:>9.3f}{t / bound:>9.2f}")
     return "\n".join(lines)

@@ -99,8 +99,7 @@ def _unpack(bits, keep, n):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _mask(bits, n, seed, offset, threshold, n_threads):
-    numba.set_num_threads(n_threads)
+def _mask(bits, n, seed, offset, threshold):
     for t in prange((n + TILE - 1) // TILE):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
@@ -110,8 +109,7 @@ def _mask(bits, n, seed, offset, threshold, n_threads):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _forward(x, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
-    numba.set_num_threads(n_threads)
+def _forward(x, y, bits, seed, pos0, row_step, threshold, scale):
     n = x.shape[0] * x.shape[1]
     for t in prange((n + TILE - 1) // TILE):
         i0 = t * TILE
@@ -124,8 +122,7 @@ def _forward(x, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _backward(g, out, bits, scale, n_threads):
-    numba.set_num_threads(n_threads)
+def _backward(g, out, bits, scale):
     n = g.shape[0] * g.shape[1]
     for t in prange((n + TILE - 1) // TILE):
         i0 = t * TILE
@@ -136,8 +133,7 @@ def _backward(g, out, bits, scale, n_threads):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _scale(x, y, factor, n_threads):
-    numba.set_num_threads(n_threads)
+def _scale(x, y, factor):
     n = x.shape[0] * x.shape[1]
     for t in prange((n + TILE - 1) // TILE):
         i0 = t * TILE
@@ -149,26 +145,31 @@ def _bits_of(a: np.ndarray) -> np.ndarray:
 
 
 def _threads(n: int) -> int:
-    # Numba cannot use more threads than it started with (NUMBA_NUM_THREADS).
+    # Numba cannot use more threads than it started with (NUMBA_NUM_THREADS). The setting
+    # is made here, per calling thread: inside a jitted function it would stop caching.
     return min(n, numba.config.NUMBA_NUM_THREADS)
 
 
 def mask(bits, n, seed, offset, threshold, n_threads):
     """Write the packed keep-mask of positions ``offset + i``, ``0 <= i < n``, into ``bits``."""
-    _mask(bits, n, np.uint64(seed), np.uint64(offset), np.uint64(threshold), _threads(n_threads))
+    numba.set_num_threads(_threads(n_threads))
+    _mask(bits, n, np.uint64(seed), np.uint64(offset), np.uint64(threshold))
 
 
 def forward(x, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
     """``y = keep ? x * scale : +0.0``, drawing ``keep`` from the stream; pack it into ``bits``."""
+    numba.set_num_threads(_threads(n_threads))
     _forward(_bits_of(x), _bits_of(y), bits, np.uint64(seed), np.uint64(pos0),
-             np.uint64(row_step), np.uint64(threshold), scale, _threads(n_threads))
+             np.uint64(row_step), np.uint64(threshold), scale)
 
 
 def backward(g, out, bits, scale, n_threads):
     """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
-    _backward(_bits_of(g), _bits_of(out), bits, scale, _threads(n_threads))
+    numba.set_num_threads(_threads(n_threads))
+    _backward(_bits_of(g), _bits_of(out), bits, scale)
 
 
 def scale(x, y, factor, n_threads):
     """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
-    _scale(_bits_of(x), _bits_of(y), factor, _threads(n_threads))
+    numba.set_num_threads(_threads(n_threads))
+    _scale(_bits_of(x), _bits_of(y), factor)

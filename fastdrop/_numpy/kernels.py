@@ -29,8 +29,9 @@ def _chunks(rows: int, cols: int):
 
 def _scaled(v: np.ndarray, keep: np.ndarray, scale: float, dtype: np.dtype) -> np.ndarray:
     ctype = _compute_dtype(dtype)
-    kept = v.astype(ctype) * ctype(scale)
-    return np.where(keep, kept, ctype(0)).astype(dtype)
+    with np.errstate(all="ignore"):  # inf * 0 and float16 overflow are the contract's results
+        kept = v.astype(ctype) * ctype(scale)
+        return np.where(keep, kept, ctype(0)).astype(dtype)
 
 
 def mask(bits, n, seed, offset, threshold, n_threads):

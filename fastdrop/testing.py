@@ -1,0 +1,112 @@
+"""Case tables and awkward inputs shared by fastdrop's tests and benchmarks.
+
+One table drives the correctness tests, the asv suite, the pytest-benchmark suite and
+``python -m fastdrop``, so what is measured is what is tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+import fastdrop
+from fastdrop import _backends
+
+DTYPES = (np.float16, np.float32, np.float64)
+RATES = (0.0, 0.1, 0.5, 0.9, 1.0)
+BENCH_RATES = (0.1, 0.5, 0.9)
+BENCH_SIZES = (1_000, 100_000, 10_000_000, 100_000_000)
+LAYOUTS = ("C", "F", "strided", "reversed", "byteswapped", "sliced", "transposed")
+
+# The fastest the hardware can stream x into y: dropout's lower bound.
+BOUND = "scale-copy"
+
+
+def make_array(shape: tuple[int, ...], dtype: type, layout: str = "C", seed: int = 0) -> np.ndarray:
+    """An array of logical ``shape`` and ``dtype`` laid out in memory as ``layout``.
+
+    Values are normal with a sprinkling of ``inf``, ``-inf``, ``nan`` and ``-0.0``.
+    Layouts: ``"C"``, ``"F"`` (Fortran), ``"strided"`` (every other element of a larger
+    buffer along each axis), ``"reversed"`` (negative strides), ``"byteswapped"``
+    (non-native byte order), ``"sliced"`` (a slice of a larger buffer along axis 1, so
+    the leading axes do not collapse), ``"transposed"`` (a transposed C array).
+    """
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(shape))
+    values = (rng.standard_normal(n) * 4).astype(dtype)
+    if n:
+        special = rng.integers(0, n, size=max(1, n // 16))
+        values[special] = rng.choice(np.array([np.inf, -np.inf, np.nan, -0.0], dtype), special.size)
+    x = values.reshape(shape)
+    if layout == "C" or (x.ndim == 0 and layout != "byteswapped"):
+        return x
+    if layout == "F":
+        return np.asfortranarray(x)
+    if layout == "strided":
+        big = np.zeros(tuple(2 * d for d in shape), dtype)
+        view = big[tuple(slice(None, None, 2) for _ in shape)]
+        view[...] = x
+        return view
+    if layout == "reversed":
+        return np.ascontiguousarray(x[tuple(slice(None, None, -1) for _ in shape)])[
+            tuple(slice(None, None, -1) for _ in shape)
+        ]
+    if layout == "byteswapped":
+        return x.astype(x.dtype.newbyteorder("S"))
+    if layout == "sliced":
+        if x.ndim < 2:
+            return make_array(shape, dtype, "strided", seed)
+        pad = list(shape)
+        pad[1] += 3
+        big = np.zeros(pad, dtype)
+        view = big[:, 1 : 1 + shape[1]]
+        view[...] = x
+        return view
+    if layout == "transposed":
+        return np.ascontiguousarray(x.T).T
+    raise ValueError(f"unknown layout {layout!r}")
+
+
+def implementations(x: np.ndarray, p: float) -> dict[str, Callable[[], object]]:
+    """Name -> zero-argument callable, for every implementation to compare on ``x``.
+
+    The first entry is the bound, a parallel scale-copy ``y = x * s`` with fastdrop's
+    thread count. Then ``fastdrop <backend>`` for auto and every available backend
+    (writing into a preallocated output), the NumPy idiom
+    ``x * (rng.random(x.shape) >= p) / (1 - p)``, and PyTorch and JAX when installed.
+    """
+    y = np.empty_like(x)
+    n_threads = fastdrop.get_num_threads()
+    scale = 1.0 / (1.0 - p) if p < 1 else 0.0
+    bound = _backends.load("cython") or _backends.load("numba") or _backends.load("numpy")
+    x2, y2 = x.reshape(1, -1), y.reshape(1, -1)
+    rows: dict[str, Callable[[], object]] = {BOUND: lambda: bound.scale(x2, y2, scale, n_threads)}
+    for name in ("auto", *_backends.available_backends()):
+        rows[f"fastdrop {name}"] = lambda b=name: fastdrop.dropout(x, p, rng=1, out=y, backend=b)
+    rng = np.random.default_rng(0)
+    rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= p) / (1 - p)
+    rows.update(_peers(x, p, n_threads))
+    return rows
+
+
+def _peers(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
+    rows: dict[str, Callable[[], object]] = {}
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        torch.set_num_threads(n_threads)
+        xt = torch.from_numpy(x)
+        rows["torch"] = lambda: torch.nn.functional.dropout(xt, p, training=True)
+    try:
+        import jax
+    except ImportError:
+        pass
+    else:
+        xj = jax.numpy.asarray(x)
+        key = jax.random.key(0)
+        fn = jax.jit(lambda k, v: jax.numpy.where(jax.random.bernoulli(k, 1 - p, v.shape), v / (1 - p), 0))
+        rows["jax"] = lambda: fn(key, xj).block_until_ready()
+    return rows

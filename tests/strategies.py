@@ -1,0 +1,30 @@
+"""Hypothesis strategies shared by the tests: awkward arrays, rates, seeds and offsets."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from fastdrop.testing import DTYPES, LAYOUTS, make_array
+
+U64 = 2**64
+
+
+@st.composite
+def awkward_arrays(draw, max_dims: int = 4, max_side: int = 9) -> np.ndarray:
+    """Float arrays of every dtype, shape (0-d and empty included) and memory layout."""
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=max_dims, min_side=0, max_side=max_side))
+    dtype = draw(st.sampled_from(DTYPES))
+    layout = draw(st.sampled_from(LAYOUTS))
+    return make_array(shape, dtype, layout, seed=draw(st.integers(0, 2**32 - 1)))
+
+
+# Uniform p, plus the edges and values whose threshold rounds.
+rates = st.one_of(
+    st.sampled_from([0.0, 1.0, 0.5, 0.1, 0.9, 2.0**-33, 1 - 2.0**-33, 1e-300]),
+    st.floats(0.0, 1.0),
+)
+seeds = st.integers(0, U64 - 1)
+# Uniform offsets, plus offsets near 2**64 where positions wrap.
+offsets = st.one_of(st.integers(0, U64 - 1), st.integers(U64 - 64, U64 - 1), st.integers(0, 64))
