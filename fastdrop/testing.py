@@ -107,6 +107,8 @@ def _peers(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], ob
     else:
         xj = jax.numpy.asarray(x)
         key = jax.random.key(0)
-        fn = jax.jit(lambda k, v: jax.numpy.where(jax.random.bernoulli(k, 1 - p, v.shape), v / (1 - p), 0))
+        fn = jax.jit(
+            lambda k, v: jax.numpy.where(jax.random.bernoulli(k, 1 - p, v.shape), v / (1 - p), 0)
+        )
         rows["jax"] = lambda: fn(key, xj).block_until_ready()
     return rows

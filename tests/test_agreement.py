@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from strategies import awkward_arrays, offsets, rates, seeds
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import awkward_arrays, offsets, rates, seeds
 
 import fastdrop
 import fastdrop.testing
@@ -19,7 +19,13 @@ def assert_bits_equal(a: np.ndarray, b: np.ndarray) -> None:
     )
 
 
-@given(x=awkward_arrays(), p=rates, seed=seeds, offset=offsets, scaling=st.sampled_from(["inverted", "classic"]))
+@given(
+    x=awkward_arrays(),
+    p=rates,
+    seed=seeds,
+    offset=offsets,
+    scaling=st.sampled_from(["inverted", "classic"]),
+)
 def test_forward_and_mask(fast_backend, x, p, seed, offset, scaling):
     kw = dict(rng=seed, offset=offset, scaling=scaling, return_mask=True)
     ref_y, ref_mask = fastdrop.dropout(x, p, backend="numpy", **kw)
@@ -61,7 +67,9 @@ def test_classic_eval(fast_backend, x, p):
 def test_thread_count_does_not_matter(fast_backend, x, p, seed, offset, n):
     ref = fastdrop.dropout(x, p, rng=seed, offset=offset, backend="numpy")
     with fastdrop.threads(n):
-        assert_bits_equal(fastdrop.dropout(x, p, rng=seed, offset=offset, backend=fast_backend), ref)
+        assert_bits_equal(
+            fastdrop.dropout(x, p, rng=seed, offset=offset, backend=fast_backend), ref
+        )
 
 
 def test_many_tiles_and_ragged_rows(fast_backend):

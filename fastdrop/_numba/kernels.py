@@ -63,7 +63,7 @@ def _draw_keep(keep, seed, pos0, row_step, cols, threshold, i0, i1):
 
 @njit(cache=True, nogil=True)
 def _apply(x, y, keep, scale, i0, i1):
-    """``y = keep ? x * scale : +0.0`` over flat indices ``i0 <= i < i1``; all kept if ``keep`` is None."""
+    """``y = keep ? x * scale : +0.0`` for flat indices ``i0 <= i < i1`` (all kept if None)."""
     cols = x.shape[1]
     zero = y.dtype.type(0)
     i = i0
@@ -159,8 +159,16 @@ def mask(bits, n, seed, offset, threshold, n_threads):
 def forward(x, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
     """``y = keep ? x * scale : +0.0``, drawing ``keep`` from the stream; pack it into ``bits``."""
     numba.set_num_threads(_threads(n_threads))
-    _forward(_bits_of(x), _bits_of(y), bits, np.uint64(seed), np.uint64(pos0),
-             np.uint64(row_step), np.uint64(threshold), scale)
+    _forward(
+        _bits_of(x),
+        _bits_of(y),
+        bits,
+        np.uint64(seed),
+        np.uint64(pos0),
+        np.uint64(row_step),
+        np.uint64(threshold),
+        scale,
+    )
 
 
 def backward(g, out, bits, scale, n_threads):

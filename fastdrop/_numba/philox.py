@@ -45,7 +45,9 @@ def draw(buf, pos, n, seed, purpose):
     zero = np.uint32(0)
     for q in range((skip + n + 3) >> 2):
         b = (block + np.uint64(q)) & BLOCK_MASK
-        w = philox_block(np.uint32(b), np.uint32(b >> np.uint64(32)), np.uint32(purpose), zero, k0, k1)
+        w = philox_block(
+            np.uint32(b), np.uint32(b >> np.uint64(32)), np.uint32(purpose), zero, k0, k1
+        )
         buf[4 * q], buf[4 * q + 1], buf[4 * q + 2], buf[4 * q + 3] = w
     return skip
 

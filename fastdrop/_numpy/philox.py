@@ -42,7 +42,7 @@ def draw(positions: np.ndarray, seed: int, purpose: int = 0) -> np.ndarray:
     ``(lo32(seed), hi32(seed))``, and takes output word ``j & 3``.
     """
     block = positions >> np.uint64(2)
-    counter = np.zeros(positions.shape + (4,), np.uint32)
+    counter = np.zeros((*positions.shape, 4), np.uint32)
     counter[..., 0] = block & LO32
     counter[..., 1] = block >> np.uint64(32)
     counter[..., 2] = purpose

@@ -1,0 +1,51 @@
+"""``python -m fastdrop`` and the ``fastdrop`` console script."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+
+def _run(*command: str) -> str:
+    result = subprocess.run(
+        command, cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_python_m_fastdrop_reports_and_times():
+    out = _run(sys.executable, "-m", "fastdrop", "--sizes", "1000", "20000")
+    for expected in (
+        "fastdrop ",
+        "numpy ",
+        "numba ",
+        "backend numba         available",
+        "backend cython        available",
+        "numba threading layer omp",
+        "cython openmp         yes",
+        "threads ",
+        "scale-copy",
+        "fastdrop auto",
+        "fastdrop cython",
+        "numpy idiom",
+    ):
+        assert expected in out
+    rows = [
+        line.split() for line in out.splitlines() if line.strip().startswith(("1000 ", "20000 "))
+    ]
+    assert {row[0] for row in rows} == {"1000", "20000"}
+    assert all(float(row[-2]) > 0 for row in rows)  # ns per element
+    assert [row[-1] for row in rows if row[1] == "scale-copy"] == ["1.00", "1.00"]
+
+
+def test_console_script():
+    script = shutil.which("fastdrop", path=str(pathlib.Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("console script not on this interpreter's bin directory")
+    assert "backend cython" in _run(script, "--no-speed")

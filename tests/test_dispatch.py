@@ -1,0 +1,248 @@
+"""Backend and thread selection, fallbacks, OpenMP, caching, GIL release, thread safety."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import fastdrop
+from fastdrop import _backends
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (so an abort fails a test, not the run).
+
+    It runs outside the source tree, so that it imports the installed fastdrop.
+    """
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tempfile.gettempdir(),
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_all_three_backends_are_available():
+    assert fastdrop.available_backends() == ["numba", "cython", "numpy"]
+
+
+def test_openmp_is_enabled_in_the_extension():
+    from fastdrop import _cy
+
+    assert _cy.OPENMP, "the Cython extension was built without OpenMP"
+    assert _cy.max_threads() >= 1
+
+
+def test_backend_by_argument_context_and_setter(monkeypatch):
+    calls = []
+    for name in _backends.NAMES:
+        kernels = _backends.load(name)
+        monkeypatch.setattr(
+            kernels, "forward", lambda *a, n=name, f=kernels.forward: calls.append(n) or f(*a)
+        )
+    x = np.ones(10)
+    fastdrop.dropout(x, 0.5, rng=1, backend="numpy")
+    with fastdrop.use_backend("numba"):
+        assert fastdrop.get_backend() == "numba"
+        fastdrop.dropout(x, 0.5, rng=1)
+        fastdrop.dropout(x, 0.5, rng=1, backend="cython")  # the argument wins
+    assert fastdrop.get_backend() == "auto"
+    fastdrop.set_backend("numpy")
+    try:
+        fastdrop.dropout(x, 0.5, rng=1)
+        with fastdrop.use_backend("cython"):
+            fastdrop.dropout(x, 0.5, rng=1)
+    finally:
+        fastdrop.set_backend("auto")
+    assert calls == ["numpy", "numba", "cython", "numpy", "cython"]
+
+
+def test_use_backend_is_local_to_a_thread():
+    seen = []
+    with fastdrop.use_backend("numpy"):
+        worker = threading.Thread(target=lambda: seen.append(fastdrop.get_backend()))
+        worker.start()
+        worker.join()
+    assert seen == ["auto"]
+
+
+def test_auto_takes_cython_for_small_arrays():
+    assert _backends.resolve("auto", 64)[0] == "cython"
+    assert _backends.resolve("auto", _backends.AUTO_SMALL)[0] == _backends.AUTO_LARGE[0]
+
+
+@pytest.mark.parametrize("name", ["numba", "cython", "numpy"])
+def test_backend_from_environment(name):
+    result = run_python(
+        """
+        import numpy as np, fastdrop
+        from fastdrop import _backends
+        used = []
+        k = _backends.load(fastdrop.get_backend())
+        f = k.forward
+        k.forward = lambda *a: used.append(1) or f(*a)
+        fastdrop.dropout(np.ones(5), 0.5, rng=1)
+        print(fastdrop.get_backend(), len(used))
+        """,
+        FASTDROP_BACKEND=name,
+    )
+    assert result.stdout.split() == [name, "1"], result.stderr
+
+
+def test_unknown_backend_in_environment_is_a_clear_error():
+    result = run_python(
+        "import numpy as np, fastdrop; fastdrop.dropout(np.ones(5), 0.5, rng=1)",
+        FASTDROP_BACKEND="cuda",
+    )
+    assert result.returncode != 0
+    assert "ValueError: unknown FASTDROP_BACKEND 'cuda'" in result.stderr
+
+
+def test_threads_by_setter_context_and_environment():
+    default = fastdrop.get_num_threads()
+    with fastdrop.threads(3):
+        assert fastdrop.get_num_threads() == 3
+    assert fastdrop.get_num_threads() == default
+    fastdrop.set_num_threads(1)
+    try:
+        assert fastdrop.get_num_threads() == 1
+    finally:
+        fastdrop.set_num_threads(default)
+    result = run_python(
+        "import fastdrop; print(fastdrop.get_num_threads())", FASTDROP_NUM_THREADS="3"
+    )
+    assert result.stdout.strip() == "3", result.stderr
+    result = run_python("import fastdrop", FASTDROP_NUM_THREADS="many")
+    assert "FASTDROP_NUM_THREADS must be a positive integer" in result.stderr
+
+
+def test_works_without_numba():
+    # Numba missing (or broken on import): the Cython backend serves everything.
+    result = run_python(
+        """
+        import sys
+        sys.modules["numba"] = None  # makes `import numba` raise ImportError
+        import numpy as np, fastdrop
+        print(fastdrop.available_backends())
+        x = np.ones(200_000, np.float32)
+        y = fastdrop.dropout(x, 0.5, rng=1)
+        ref = fastdrop.dropout(x, 0.5, rng=1, backend="numpy")
+        print(bool((y == ref).all()))
+        """
+    )
+    assert result.stdout.split("\n")[:2] == ["['cython', 'numpy']", "True"], result.stderr
+
+
+def test_auto_falls_back_when_numba_fails_to_compile(monkeypatch):
+    kernels = _backends.load("numba")
+
+    def broken(*args):
+        raise RuntimeError("simulated Numba compilation failure")
+
+    monkeypatch.setattr(kernels, "forward", broken)
+    monkeypatch.setattr(_backends, "AUTO_LARGE", ("numba", "cython", "numpy"))
+    x = np.ones(_backends.AUTO_SMALL, np.float32)
+    try:
+        with pytest.warns(RuntimeWarning, match="numba backend failed"):
+            y = fastdrop.dropout(x, 0.5, rng=1)
+        np.testing.assert_array_equal(y, fastdrop.dropout(x, 0.5, rng=1, backend="numpy"))
+        assert "numba" not in fastdrop.available_backends()
+        with pytest.raises(ValueError, match="not available"):
+            fastdrop.dropout(x, 0.5, rng=1, backend="numba")
+    finally:
+        _backends._failed.pop("numba", None)
+        _backends._loaded["numba"] = kernels
+    monkeypatch.undo()
+    assert "numba" in fastdrop.available_backends()
+
+
+def test_explicit_backend_errors_propagate(monkeypatch):
+    kernels = _backends.load("numba")
+    monkeypatch.setattr(kernels, "forward", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        fastdrop.dropout(np.ones(4), 0.5, rng=1, backend="numba")
+
+
+def test_numba_kernels_are_cached_across_processes():
+    code = """
+        import numpy as np, fastdrop
+        from fastdrop._numba import kernels
+        for dtype in (np.float16, np.float32, np.float64):
+            fastdrop.dropout(np.ones(100, dtype), 0.5, rng=1, backend="numba", return_mask=True)
+        stats = kernels._forward.stats
+        print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+        """
+    run_python(code)  # fills the cache if this is the first run
+    hits, misses = run_python(code).stdout.split()
+    assert (int(hits), int(misses)) == (3, 0)
+
+
+def test_numba_uses_a_thread_safe_layer():
+    import numba
+
+    fastdrop.dropout(np.ones(10), 0.5, rng=1, backend="numba")
+    assert numba.threading_layer() in ("omp", "tbb")
+
+
+@pytest.mark.parametrize("backend", ["numba", "cython"])
+def test_kernels_release_the_gil(backend):
+    # While one thread runs a long kernel, another thread keeps running Python code.
+    x = np.ones(20_000_000, np.float32)
+    y = np.empty_like(x)
+    fastdrop.dropout(x[:10], 0.5, rng=1, backend=backend)  # compile outside the window
+    running = threading.Event()
+    finished = threading.Event()
+    ticks_while_running = []
+
+    def work():
+        running.set()
+        with fastdrop.threads(1):
+            for _ in range(3):
+                fastdrop.dropout(x, 0.5, rng=1, out=y, backend=backend)
+        finished.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    running.wait()
+    ticks = 0
+    while not finished.is_set():
+        ticks += 1
+    ticks_while_running.append(ticks)
+    worker.join()
+    assert ticks_while_running[0] > 1000
+
+
+def test_concurrent_calls_match_serial_calls():
+    # In a subprocess: with Numba's workqueue layer this would abort the interpreter.
+    result = run_python(
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np, fastdrop
+        x = np.random.default_rng(0).standard_normal(300_000).astype(np.float32)
+        jobs = [(b, s) for b in ("numba", "cython", "auto") for s in range(16)]
+        def call(job):
+            b, s = job
+            return fastdrop.dropout(x, 0.3, rng=s, offset=s * 7, return_mask=True, backend=b)
+        serial = [call(j) for j in jobs]
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(3):
+                parallel = list(pool.map(call, jobs))
+                assert all(
+                    np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+                    for a, b in zip(serial, parallel)
+                )
+        ref = fastdrop.dropout(x, 0.3, rng=5, offset=35, backend="numpy")
+        assert np.array_equal(serial[5][0], ref)
+        print("ok")
+        """
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

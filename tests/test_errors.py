@@ -1,0 +1,148 @@
+"""Bad input raises a clear ValueError or TypeError and leaves the caller's arrays as they were."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastdrop
+
+BACKENDS = fastdrop.available_backends()
+
+
+def _inputs():
+    x = np.linspace(-1, 1, 24).reshape(4, 6)
+    out = np.full_like(x, 7.0)
+    return x, out
+
+
+BAD_DROPOUT = [
+    # (kwargs, exception, message fragment)
+    (dict(p=-0.1), ValueError, "p must be in"),
+    (dict(p=1.5), ValueError, "p must be in"),
+    (dict(p=float("nan")), ValueError, "p must be in"),
+    (dict(p="0.5"), TypeError, "p must be a real"),
+    (dict(p=True), TypeError, "p must be a real"),
+    (dict(rng=-1), ValueError, r"\[0, 2\*\*64\)"),
+    (dict(rng=2**64), ValueError, r"\[0, 2\*\*64\)"),
+    (dict(rng=1.5), TypeError, "rng"),
+    (dict(rng="seed"), TypeError, "rng"),
+    (dict(offset=-1), ValueError, "offset"),
+    (dict(offset=2**64), ValueError, "offset"),
+    (dict(offset=1.0), TypeError, "offset"),
+    (dict(scaling="upscale"), ValueError, "scaling"),
+    (dict(backend="fortran"), ValueError, "unknown backend"),
+    (dict(backend=3), TypeError, "backend"),
+    (dict(out=np.empty((4, 6), np.float32)), TypeError, "dtype"),
+    (dict(out=np.empty((6, 4))), ValueError, "shape"),
+    (dict(out=[0.0] * 24), TypeError, "out must be a numpy.ndarray"),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("kwargs", "exc", "match"), BAD_DROPOUT)
+def test_dropout_rejects(backend, kwargs, exc, match):
+    x, out = _inputs()
+    kwargs = {"p": 0.5, "rng": 1, "out": out, "backend": backend, **kwargs}
+    before = (x.copy(), out.copy())
+    with pytest.raises(exc, match=match):
+        fastdrop.dropout(x, **kwargs)
+    np.testing.assert_array_equal(x, before[0])
+    np.testing.assert_array_equal(out, before[1])
+
+
+def test_read_only_out():
+    x, out = _inputs()
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        fastdrop.dropout(x, 0.5, rng=1, out=out)
+    assert (out == 7.0).all()
+
+
+def test_partially_overlapping_out():
+    base = np.arange(48.0)
+    x = base[:24].reshape(4, 6)
+    before = base.copy()
+    for out in (base[3:27].reshape(4, 6), x[::-1], x[:, ::-1]):
+        with pytest.raises(ValueError, match="overlaps"):
+            fastdrop.dropout(x, 0.5, rng=1, out=out)
+        with pytest.raises(ValueError, match="overlaps"):
+            fastdrop.dropout_backward(x, 0.5, rng=1, out=out)
+    np.testing.assert_array_equal(base, before)
+
+
+@pytest.mark.parametrize(
+    "x", [np.arange(6), np.ones(3, bool), np.ones(3, complex), np.array([1.0, None]), ["a"]]
+)
+def test_non_float_input_is_a_type_error(x):
+    with pytest.raises(TypeError, match="float16, float32 or float64"):
+        fastdrop.dropout(x, 0.5, rng=1)
+    with pytest.raises(TypeError, match="float16, float32 or float64"):
+        fastdrop.dropout_backward(x, 0.5, rng=1)
+
+
+def test_long_double_is_a_type_error():
+    with pytest.raises(TypeError):
+        fastdrop.dropout(np.ones(3, np.longdouble), 0.5, rng=1)
+
+
+def test_generator_is_not_consumed_by_a_failing_call():
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    with pytest.raises(ValueError):
+        fastdrop.dropout(np.ones(3), 2.0, rng=rng)
+    assert rng.bit_generator.state == state
+
+
+def test_backward_rejects():
+    g, out = _inputs()
+    _, mask = fastdrop.dropout(g, 0.5, rng=1, return_mask=True)
+    before = (g.copy(), out.copy(), mask.copy())
+    cases = [
+        (dict(), ValueError, "exactly one of mask= and rng="),
+        (dict(mask=mask, rng=1), ValueError, "exactly one of mask= and rng="),
+        (dict(mask=mask[:-1]), ValueError, "mask must have shape"),
+        (dict(mask=np.zeros(4, np.uint8)), ValueError, "mask must have shape"),
+        (dict(mask=mask.astype(np.int64)), TypeError, "mask must be the packed uint8"),
+        (dict(mask=mask.astype(bool)), TypeError, "mask must be the packed uint8"),
+        (dict(mask=mask, p=2.0), ValueError, "p must be in"),
+        (dict(rng=1, offset=-5), ValueError, "offset"),
+        (dict(mask=mask, out=out[:2]), ValueError, "shape"),
+        (dict(mask=mask, scaling="x"), ValueError, "scaling"),
+    ]
+    for kwargs, exc, match in cases:
+        kwargs = {"p": 0.5, "out": out, **kwargs}
+        with pytest.raises(exc, match=match):
+            fastdrop.dropout_backward(g, **kwargs)
+    for array, original in zip((g, out, mask), before, strict=True):
+        np.testing.assert_array_equal(array, original)
+
+
+def test_bernoulli_mask_rejects():
+    with pytest.raises(ValueError, match="negative"):
+        fastdrop.bernoulli_mask((3, -1), 0.5, rng=1)
+    with pytest.raises(TypeError, match="shape"):
+        fastdrop.bernoulli_mask((3.0,), 0.5, rng=1)
+    with pytest.raises(ValueError, match="p must be in"):
+        fastdrop.bernoulli_mask(3, -0.5, rng=1)
+    with pytest.raises(ValueError, match="offset"):
+        fastdrop.bernoulli_mask(3, 0.5, rng=1, offset=2**64)
+
+
+def test_thread_settings_reject():
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="positive"):
+            fastdrop.set_num_threads(bad)
+        with pytest.raises(ValueError, match="positive"), fastdrop.threads(bad):
+            pass
+    for bad in (1.5, "2", True):
+        with pytest.raises(TypeError, match="positive"):
+            fastdrop.set_num_threads(bad)
+
+
+def test_backend_settings_reject():
+    with pytest.raises(ValueError, match="unknown backend"):
+        fastdrop.set_backend("gpu")
+    with pytest.raises(ValueError, match="unknown backend"), fastdrop.use_backend("gpu"):
+        pass
+    assert fastdrop.get_backend() == "auto"
