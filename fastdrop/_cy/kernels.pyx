@@ -11,12 +11,15 @@ depends on its stream position alone.
 
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
 
 import numpy as np
 
 cdef extern from "philox.h" nogil:
-    void fd_philox(uint32_t *c, uint32_t k0, uint32_t k1)
-    int fd_draw(uint32_t *buf, uint64_t pos, int64_t n, uint64_t seed, uint32_t purpose)
+    enum: FD_LANES
+    void fd_philox(uint32_t *out, const uint32_t *counter, const uint32_t *key, int64_t n)
+    int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint32_t purpose,
+                uint64_t threshold)
     float fd_h2f(uint16_t h)
     uint16_t fd_f2h(float f)
 
@@ -62,16 +65,15 @@ cdef inline real _kept(real v, double scale) noexcept nogil:
 cdef inline void _draw_keep(uint8_t *keep, uint64_t seed, uint64_t pos0, uint64_t row_step,
                             int64_t cols, uint64_t threshold, int64_t i0, int64_t i1) noexcept nogil:
     """keep[i - i0] = draw(position of flat index i) >= threshold, for i0 <= i < i1."""
-    cdef uint32_t buf[TILE + 8]
-    cdef int64_t i = i0, r, c, n, k
+    cdef uint8_t flags[TILE + 4 * FD_LANES]
+    cdef int64_t i = i0, r, c, n
     cdef int skip
     while i < i1:
         r = i // cols
         c = i % cols
         n = min(cols - c, i1 - i)
-        skip = fd_draw(buf, pos0 + <uint64_t>r * row_step + <uint64_t>c, n, seed, 0)
-        for k in range(n):
-            keep[i - i0 + k] = buf[skip + k] >= threshold
+        skip = fd_keep(flags, pos0 + <uint64_t>r * row_step + <uint64_t>c, n, seed, 0, threshold)
+        memcpy(keep + (i - i0), flags + skip, n)
         i += n
 
 
@@ -82,6 +84,7 @@ cdef inline void _apply(const real[:, :] x, real[:, :] y, const uint8_t *keep, d
     cdef int64_t sx = x.strides[1] // <int64_t>sizeof(real), sy = y.strides[1] // <int64_t>sizeof(real)
     cdef const real *xp
     cdef real *yp
+    cdef real v
     cdef const uint8_t *kp
     while i < i1:
         r = i // cols
@@ -94,8 +97,9 @@ cdef inline void _apply(const real[:, :] x, real[:, :] y, const uint8_t *keep, d
             for k in range(n):
                 yp[k] = _kept(xp[k], scale)
         elif sx == 1 and sy == 1:
-            for k in range(n):
-                yp[k] = _kept(xp[k], scale) if kp[k] else 0
+            for k in range(n):  # load and multiply always, then select: this vectorises
+                v = _kept(xp[k], scale)
+                yp[k] = v if kp[k] else 0
         else:
             for k in range(n):
                 yp[k * sy] = _kept(xp[k * sx], scale) if keep == NULL or kp[k] else 0
@@ -216,12 +220,12 @@ def scale(x, y, factor, n_threads):
 
 
 def philox4x32(counter, key):
-    """Philox4x32-10 on C-contiguous ``uint32`` arrays of shape ``(n, 4)`` and ``(n, 2)``."""
-    out = np.array(counter, dtype=np.uint32, order="C", copy=True)
-    cdef uint32_t[:, ::1] c = out
+    """Philox4x32-10 on ``uint32`` arrays of shape ``(n, 4)`` and ``(n, 2)``."""
+    cdef const uint32_t[:, ::1] c = np.ascontiguousarray(counter, dtype=np.uint32)
     cdef const uint32_t[:, ::1] k = np.ascontiguousarray(key, dtype=np.uint32)
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(c.shape[0]):
-            fd_philox(&c[i, 0], k[i, 0], k[i, 1])
+    out = np.empty((c.shape[0], 4), np.uint32)
+    cdef uint32_t[:, ::1] o = out
+    if c.shape[0]:
+        with nogil:
+            fd_philox(&o[0, 0], &c[0, 0], &k[0, 0], c.shape[0])
     return out

@@ -16,37 +16,82 @@
 #define FD_W1 0xBB67AE85u
 #define FD_BLOCK_MASK ((((uint64_t)1) << 62) - 1)
 
-static inline void fd_philox(uint32_t c[4], uint32_t k0, uint32_t k1)
+/* Counters run through Philox side by side: each round runs on FD_LANES independent
+ * counters at once, which the compiler turns into SIMD multiplies (vpmuludq). */
+#define FD_LANES 16
+
+typedef struct {
+    uint32_t c[4][FD_LANES]; /* counter words, then output words */
+    uint32_t k[2][FD_LANES]; /* key words */
+} fd_lanes;
+
+static inline void fd_philox_lanes(fd_lanes *s)
 {
     for (int r = 0; r < 10; r++) {
-        if (r) {
-            k0 += FD_W0;
-            k1 += FD_W1;
+        for (int l = 0; l < FD_LANES; l++) {
+            uint64_t p0 = (uint64_t)FD_M0 * s->c[0][l];
+            uint64_t p1 = (uint64_t)FD_M1 * s->c[2][l];
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ s->c[1][l] ^ s->k[0][l];
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ s->c[3][l] ^ s->k[1][l];
+            s->c[0][l] = n0;
+            s->c[1][l] = (uint32_t)p1;
+            s->c[2][l] = n2;
+            s->c[3][l] = (uint32_t)p0;
+            s->k[0][l] += FD_W0; /* the bump after the last round is never used */
+            s->k[1][l] += FD_W1;
         }
-        uint64_t p0 = (uint64_t)FD_M0 * c[0];
-        uint64_t p1 = (uint64_t)FD_M1 * c[2];
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c[1] ^ k0;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c[3] ^ k1;
-        c[0] = n0;
-        c[1] = (uint32_t)p1;
-        c[2] = n2;
-        c[3] = (uint32_t)p0;
     }
 }
 
-/* Fill buf with the words of every block that covers positions [pos, pos + n) and return
- * pos & 3, the index in buf of the word for pos. buf holds at least n + 6 words. */
-static inline int fd_draw(uint32_t *buf, uint64_t pos, int64_t n, uint64_t seed, uint32_t purpose)
+/* Philox4x32-10 on n rows: out[i] = philox(counter[i], key[i]), four and two words a row. */
+static void fd_philox(uint32_t *out, const uint32_t *counter, const uint32_t *key, int64_t n)
+{
+    fd_lanes s;
+    for (int64_t i0 = 0; i0 < n; i0 += FD_LANES) {
+        int64_t m = n - i0 < FD_LANES ? n - i0 : FD_LANES;
+        memset(&s, 0, sizeof s);
+        for (int64_t l = 0; l < m; l++) {
+            for (int w = 0; w < 4; w++) s.c[w][l] = counter[4 * (i0 + l) + w];
+            for (int w = 0; w < 2; w++) s.k[w][l] = key[2 * (i0 + l) + w];
+        }
+        fd_philox_lanes(&s);
+        for (int64_t l = 0; l < m; l++)
+            for (int w = 0; w < 4; w++) out[4 * (i0 + l) + w] = s.c[w][l];
+    }
+}
+
+/* Keep flags for positions [pos, pos + n):
+ *     flags[(pos & 3) + k] = draw(pos + k) >= threshold,  0 <= k < n.
+ * Returns pos & 3. flags holds at least n + 4 * FD_LANES bytes; the extra ones are scratch.
+ * Compiled for AVX-512, AVX2 and the baseline and picked at load time; the work is all
+ * integer, so every version gives the same flags. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint32_t purpose,
+                   uint64_t threshold)
 {
     uint64_t block = pos >> 2;
     int skip = (int)(pos & 3);
     int64_t nblocks = (skip + n + 3) >> 2;
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int64_t q = 0; q < nblocks; q++) {
-        uint64_t b = (block + (uint64_t)q) & FD_BLOCK_MASK;
-        uint32_t c[4] = {(uint32_t)b, (uint32_t)(b >> 32), purpose, 0};
-        fd_philox(c, k0, k1);
-        memcpy(buf + 4 * q, c, sizeof c);
+    if (threshold > UINT32_MAX) { /* p = 1: no 32-bit draw reaches 2**32 */
+        memset(flags, 0, (size_t)(4 * nblocks));
+        return skip;
+    }
+    uint32_t t = (uint32_t)threshold;
+    fd_lanes s;
+    for (int64_t q0 = 0; q0 < nblocks; q0 += FD_LANES) {
+        for (int l = 0; l < FD_LANES; l++) {
+            uint64_t b = (block + (uint64_t)(q0 + l)) & FD_BLOCK_MASK;
+            s.c[0][l] = (uint32_t)b;
+            s.c[1][l] = (uint32_t)(b >> 32);
+            s.c[2][l] = purpose;
+            s.c[3][l] = 0;
+            s.k[0][l] = (uint32_t)seed;
+            s.k[1][l] = (uint32_t)(seed >> 32);
+        }
+        fd_philox_lanes(&s);
+        uint8_t *f = flags + 4 * q0;
+        for (int l = 0; l < FD_LANES; l++)
+            for (int w = 0; w < 4; w++) f[4 * l + w] = s.c[w][l] >= t;
     }
     return skip;
 }
