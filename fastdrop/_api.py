@@ -19,7 +19,6 @@ from fastdrop import _backends
 U64 = 1 << 64
 SCALINGS = ("inverted", "classic")
 _NO_BITS = np.empty(0, np.uint8)
-_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -27,7 +26,7 @@ _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 def _check_array(x: object, name: str) -> np.ndarray:
     a = np.asarray(x)
-    if a.dtype.kind != "f" or a.dtype.newbyteorder("=") not in _FLOATS:
+    if a.dtype.char not in "efd":  # float16, float32, float64, in either byte order
         raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {a.dtype}")
     return a
 
@@ -76,8 +75,8 @@ def _check_out(out: object, x: np.ndarray) -> np.ndarray | None:
         return None
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != x.dtype.newbyteorder("="):
-        raise TypeError(f"out must have dtype {x.dtype.newbyteorder('=')}, got {out.dtype}")
+    if out.dtype != _native(x.dtype):
+        raise TypeError(f"out must have dtype {_native(x.dtype)}, got {out.dtype}")
     if out.shape != x.shape:
         raise ValueError(f"out must have shape {x.shape}, got {out.shape}")
     if not out.flags.writeable:
@@ -85,6 +84,10 @@ def _check_out(out: object, x: np.ndarray) -> np.ndarray | None:
     if out is not x and np.may_share_memory(out, x) and not _same_view(out, x):
         raise ValueError("out partially overlaps the input; pass the input itself for in-place")
     return out
+
+
+def _native(dtype: np.dtype) -> np.dtype:
+    return dtype if dtype.isnative else dtype.newbyteorder("=")
 
 
 def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
@@ -296,7 +299,7 @@ def dropout(
 
     if not training:
         if scaling == "classic":
-            y = np.empty(x.shape, x.dtype.newbyteorder("=")) if out is None else out
+            y = np.empty(x.shape, _native(x.dtype)) if out is None else out
             if x.size:
                 _call(choice, lambda k: _run(k.scale, x, y, lambda *_: (1.0 - p, n_threads)))
         elif out is None:
@@ -307,7 +310,7 @@ def dropout(
         return (y, _all_kept(x.size)) if return_mask else y
 
     seed = _seed(rng)
-    y = np.empty(x.shape, x.dtype.newbyteorder("=")) if out is None else out
+    y = np.empty(x.shape, _native(x.dtype)) if out is None else out
     bits = np.empty((x.size + 7) // 8, np.uint8) if return_mask else _NO_BITS
     if x.size:
         args = (x, y, bits, seed, offset, _threshold(p), _keep_scale(p, scaling), n_threads)
@@ -378,7 +381,7 @@ def dropout_backward(
     choice = _backend(backend, grad.size)
     n_threads = _backends.get_num_threads()
 
-    y = np.empty(grad.shape, grad.dtype.newbyteorder("=")) if out is None else out
+    y = np.empty(grad.shape, _native(grad.dtype)) if out is None else out
     if grad.size:
         scale = _keep_scale(p, scaling)
         if mask is None:

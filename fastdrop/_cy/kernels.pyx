@@ -151,32 +151,33 @@ cdef void _backward_tile(const real[:, :] g, real[:, :] out, const uint8_t *bits
 
 
 cdef void _scale(const real[:, :] x, real[:, :] y, double factor, int n_threads) noexcept nogil:
-    cdef int64_t t, n = x.shape[0] * x.shape[1]
-    for t in prange((n + TILE - 1) // TILE, schedule="static", num_threads=n_threads):
+    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
+    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
         _apply(x, y, NULL, factor, t * TILE, min(t * TILE + TILE, n))
 
 
-# One tile per prange step; each tile keeps its flags on its own thread's stack.
+# One tile per prange step; each tile keeps its flags on its own thread's stack. No more
+# threads than tiles: a small call stays on the calling thread.
 cdef void _mask(uint8_t[::1] bits, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold,
                 int n_threads) noexcept nogil:
-    cdef int64_t t
-    for t in prange((n + TILE - 1) // TILE, schedule="static", num_threads=n_threads):
+    cdef int64_t t, ntiles = (n + TILE - 1) // TILE
+    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
         _mask_tile(&bits[0], n, seed, offset, threshold, t * TILE)
 
 
 cdef void _forward(const real[:, :] x, real[:, :] y, uint8_t[::1] bits, uint64_t seed,
                    uint64_t pos0, uint64_t row_step, uint64_t threshold, double scale,
                    int n_threads) noexcept nogil:
-    cdef int64_t t, n = x.shape[0] * x.shape[1]
+    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
     cdef uint8_t *bp = &bits[0] if bits.shape[0] else NULL
-    for t in prange((n + TILE - 1) // TILE, schedule="static", num_threads=n_threads):
+    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
         _forward_tile(x, y, bp, seed, pos0, row_step, threshold, scale, t * TILE)
 
 
 cdef void _backward(const real[:, :] g, real[:, :] out, const uint8_t[::1] bits, double scale,
                     int n_threads) noexcept nogil:
-    cdef int64_t t, n = g.shape[0] * g.shape[1]
-    for t in prange((n + TILE - 1) // TILE, schedule="static", num_threads=n_threads):
+    cdef int64_t t, n = g.shape[0] * g.shape[1], ntiles = (n + TILE - 1) // TILE
+    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
         _backward_tile(g, out, &bits[0], scale, t * TILE)
 
 
