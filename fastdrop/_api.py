@@ -32,7 +32,9 @@ def _check_array(x: object, name: str) -> np.ndarray:
 
 
 def _check_p(p: object) -> float:
-    if isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating):
+    if type(p) is not float and (
+        isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating)
+    ):
         raise TypeError(f"p must be a real number, got {type(p).__name__}")
     p = float(p)
     if not 0.0 <= p <= 1.0:  # also catches NaN
@@ -41,7 +43,7 @@ def _check_p(p: object) -> float:
 
 
 def _check_u64(v: object, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer):
+    if type(v) is not int and (isinstance(v, bool) or not isinstance(v, int | np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
     v = int(v)
     if not 0 <= v < U64:
@@ -134,11 +136,13 @@ def _backend(backend: str | None, n: int) -> Choice:
 def _pair_2d(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Matching 2-D views of ``x`` and ``y`` whose C order is the arrays' C order, if any."""
     if x.flags.c_contiguous and y.flags.c_contiguous:
-        shape = (1, x.size)
-    elif x.ndim <= 2:
-        shape = (-1, x.shape[-1]) if x.ndim else (1, 1)
-    else:
-        shape = (-1, x.shape[-1])
+        n = x.size
+        return x.reshape(1, n), y.reshape(1, n)
+    if x.ndim == 1:
+        return x[None], y[None]
+    if x.ndim == 2:
+        return x, y
+    shape = (-1, x.shape[-1])
     try:
         return x.reshape(shape, copy=False), y.reshape(shape, copy=False)
     except ValueError:  # the leading axes do not collapse without a copy

@@ -13,7 +13,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from fastdrop._numba.philox import LANES, keep_flags
+from fastdrop._numba.philox import draw
 
 TILE = 4096
 
@@ -50,15 +50,14 @@ def _kept_impl(v, scale):
 @njit(cache=True, nogil=True)
 def _draw_keep(keep, seed, pos0, row_step, cols, threshold, i0, i1):
     """``keep[i - i0] = draw(position of flat index i) >= threshold`` for ``i0 <= i < i1``."""
-    flags = np.empty(TILE + 4 * LANES, np.uint8)
-    scratch = np.empty((6, LANES), np.uint32)
+    buf = np.empty(TILE + 8, np.uint32)
     i = i0
     while i < i1:
         r, c = divmod(i, cols)
         n = min(cols - c, i1 - i)
-        pos = pos0 + np.uint64(r) * row_step + np.uint64(c)
-        skip = keep_flags(flags, scratch, pos, n, seed, np.uint32(0), threshold)
-        keep[i - i0 : i - i0 + n] = flags[skip : skip + n]
+        skip = draw(buf, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed, 0)
+        for k in range(n):
+            keep[i - i0 + k] = np.uint64(buf[skip + k]) >= threshold
         i += n
 
 

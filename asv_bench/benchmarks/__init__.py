@@ -1,0 +1,1 @@
+"""Airspeed velocity benchmarks for fastdrop (see ``dropout.py``)."""

@@ -1,0 +1,88 @@
+"""pytest-benchmark suite: every implementation in the shared table, side by side.
+
+The cases and the implementations come from :mod:`fastdrop.testing`, as for the asv suite;
+each case is one benchmark group, so its implementations are compared with each other and
+with the scale-copy bound. pyproject.toml's ``--benchmark-disable`` makes a plain
+``pytest`` run every benchmark once, as a smoke test, and each fastdrop backend's output is
+then checked bit for bit against the numpy backend's. To time them::
+
+    FASTDROP_BENCH_FULL=1 pytest tests/test_benchmarks.py --benchmark-enable
+
+Environment
+-----------
+FASTDROP_BENCH_FULL
+    ``1`` adds the sizes of ``BENCH_SIZES`` above ``SMOKE_SIZE`` (up to 1e8 elements).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+
+from fastdrop.testing import (
+    BENCH_RATES,
+    BENCH_SIZES,
+    DTYPES,
+    REFERENCE_LIMIT,
+    implementations,
+    make_array,
+)
+
+FULL = os.environ.get("FASTDROP_BENCH_FULL") == "1"
+# The largest size of the default smoke pass: the largest the numpy backend, the slow
+# reference, is run at.
+SMOKE_SIZE = REFERENCE_LIMIT
+SIZES = BENCH_SIZES if FULL else tuple(size for size in BENCH_SIZES if size <= SMOKE_SIZE)
+REFERENCE = "fastdrop numpy"
+NAMES = tuple(implementations(make_array((1,), DTYPES[0]), BENCH_RATES[0]))
+CASES = [(dtype, size, p) for dtype in DTYPES for size in SIZES for p in BENCH_RATES]
+
+
+class Case(NamedTuple):
+    """One input and drop rate, with every implementation ready to run on it.
+
+    Attributes
+    ----------
+    group : str
+        The benchmark group, which names the case.
+    rows : dict
+        ``implementations(x, p)``.
+    expected : ndarray or None
+        The numpy backend's output; None above ``SMOKE_SIZE``.
+    """
+
+    group: str
+    rows: dict[str, Callable[[], object]]
+    expected: np.ndarray | None
+
+
+def _case_id(case: tuple[type, int, float]) -> str:
+    dtype, size, p = case
+    return f"{np.dtype(dtype).name} n={size} p={p}"
+
+
+@pytest.fixture(scope="module", params=CASES, ids=_case_id)
+def case(request: pytest.FixtureRequest) -> Case:
+    """Module-scoped, so that pytest makes each input once, for all its implementations."""
+    dtype, size, p = request.param
+    rows = implementations(make_array((size,), dtype), p)
+    # The fastdrop rows share one output array: keep a copy of the reference.
+    expected = rows[REFERENCE]().copy() if size <= SMOKE_SIZE else None
+    return Case(_case_id(request.param), rows, expected)
+
+
+# The NumPy idiom multiplies inf by 0, the NaN that fastdrop's dropped elements never are.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in multiply:RuntimeWarning")
+@pytest.mark.parametrize("name", NAMES)
+def test_implementation(benchmark, case: Case, name: str) -> None:
+    if name == REFERENCE and case.expected is None:
+        pytest.skip(f"the numpy backend is run up to {SMOKE_SIZE} elements only")
+    benchmark.group = case.group
+    result = benchmark(case.rows[name])
+    if name.startswith("fastdrop ") and case.expected is not None:
+        bits = np.dtype(f"u{result.itemsize}")
+        np.testing.assert_array_equal(result.view(bits), case.expected.view(bits))
