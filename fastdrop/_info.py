@@ -70,31 +70,37 @@ def report() -> str:
     return "\n".join(lines)
 
 
-def _best(fn: Callable[[], object], budget: float) -> float:
-    """Best of repeated runs of ``fn`` within about ``budget`` seconds, in seconds."""
-    fn()
-    best = float("inf")
-    deadline = time.perf_counter() + budget
-    runs = 0
-    while runs < 3 or (time.perf_counter() < deadline and runs < 200):
-        t0 = time.perf_counter()
+def best_times(rows: dict[str, Callable[[], object]], budget: float) -> dict[str, float]:
+    """Best time of each callable, in seconds, over interleaved rounds.
+
+    Every round runs each callable once, in turn, so that drifts in clock speed, cache
+    state or background load fall on all rows alike. Rounds go on for about ``budget``
+    seconds (at least 3, at most 200).
+    """
+    for fn in rows.values():
         fn()
-        best = min(best, time.perf_counter() - t0)
-        runs += 1
+    best = dict.fromkeys(rows, float("inf"))
+    deadline = time.perf_counter() + budget
+    rounds = 0
+    while rounds < 3 or (time.perf_counter() < deadline and rounds < 200):
+        for name, fn in rows.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+        rounds += 1
     return best
 
 
-def speed_table(sizes: tuple[int, ...] = SIZES, budget: float = 0.3) -> str:
+def speed_table(sizes: tuple[int, ...] = SIZES, budget: float = 2.0) -> str:
     """Time every implementation at each size (float32, p = 0.1): ns per element and the
     ratio to the scale-copy bound."""
     lines = [
-        f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of repeats",
+        f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of interleaved runs",
         f"{'size':>10}  {'implementation':<24}{'ns/elem':>9}{'x bound':>9}",
     ]
     for n in sizes:
         x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
-        rows = implementations(x, P)
-        times = {name: _best(fn, budget) for name, fn in rows.items()}
+        times = best_times(implementations(x, P), budget)
         bound = times[BOUND]
         for name, t in times.items():
             lines.append(f"{n:>10}  {name:<24}{t / n * 1e9:>9.3f}{t / bound:>9.2f}")
