@@ -179,3 +179,33 @@ def test_in_place():
     expected = fastdrop.dropout(x, 0.5, rng=1)
     assert fastdrop.dropout(x, 0.5, rng=1, out=x) is x
     np.testing.assert_array_equal(x, expected)
+
+
+@pytest.mark.parametrize("backend", ["numba", "cython"])
+@pytest.mark.parametrize("layout", ["C", "F", "sliced", "byteswapped", "transposed"])
+def test_no_temporaries_the_size_of_the_input(backend, layout):
+    # NumPy reports its allocations to tracemalloc: the peak during a call may hold the
+    # output and the mask, and nothing else of the input's size.
+    import tracemalloc
+
+    x = fastdrop.testing.make_array((64, 128, 64), np.float32, layout)
+    fastdrop.dropout(x[:1], 0.5, rng=1, backend=backend)  # compile outside the window
+    nbytes = x.size * x.itemsize
+    out = np.empty(x.shape, np.float32)
+    calls = [
+        lambda: fastdrop.dropout(x, 0.5, rng=1, backend=backend, out=out, return_mask=True),
+        lambda: fastdrop.dropout_backward(x, 0.5, rng=1, backend=backend, out=out),
+        lambda: fastdrop.dropout_backward(x, 0.5, mask=mask, backend=backend, out=out),
+    ]
+    mask = fastdrop.bernoulli_mask(x.shape, 0.5, rng=1)
+    for call in calls:
+        tracemalloc.start()
+        call()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < nbytes / 8 + 65536  # at most the packed mask, plus small change
+    tracemalloc.start()
+    fastdrop.dropout(x, 0.5, rng=1, backend=backend)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < nbytes + 65536  # the output alone
