@@ -83,13 +83,21 @@ def _check_out(out: object, x: np.ndarray) -> np.ndarray | None:
         raise ValueError(f"out must have shape {x.shape}, got {out.shape}")
     if not out.flags.writeable:
         raise ValueError("out is read-only")
-    if out is not x and np.may_share_memory(out, x) and not _same_view(out, x):
+    if out is not x and np.may_share_memory(out, x) and not _same_view(out, x) and _overlap(out, x):
         raise ValueError("out partially overlaps the input; pass the input itself for in-place")
     return out
 
 
 def _native(dtype: np.dtype) -> np.dtype:
     return dtype if dtype.isnative else dtype.newbyteorder("=")
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` share an element (assumed so when that is too hard to tell)."""
+    try:
+        return np.shares_memory(a, b, max_work=100_000)
+    except np.exceptions.TooHardError:
+        return True
 
 
 def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
@@ -176,7 +184,12 @@ def _run(kernel, x: np.ndarray, y: np.ndarray, args) -> None:
     input is ever made. Only an ``out=`` whose own axes do not collapse is processed in
     blocks, one per index of its leading axes.
     """
-    if not x.dtype.isnative:
+    if not y.flags.aligned:  # e.g. a packed structured field: kernels need whole-item strides
+        aligned = np.empty(y.shape, y.dtype)
+        _run(kernel, x, aligned, args)
+        np.copyto(y, aligned)
+        return
+    if not (x.dtype.isnative and x.flags.aligned):
         np.copyto(y, x)
         x = y
     pair = _pair_2d(x, y)
@@ -208,13 +221,13 @@ def _all_kept(n: int) -> np.ndarray:
 
 
 def _call(choice: Choice, fn, *args) -> None:
-    """Run ``fn(kernels, *args)``; under "auto", a backend that fails at run time (Numba
-    unable to compile, say) is dropped with a warning and the call goes to the next one."""
+    """Run ``fn(kernels, *args)``; under "auto", a Numba that fails at run time (unable to
+    compile, say) is dropped with a warning and the call goes to the next backend."""
     requested, n, name, kernels = choice
     try:
         fn(kernels, *args)
     except Exception as exc:
-        if requested != "auto" or name == "numpy":
+        if requested != "auto" or name != "numba" or isinstance(exc, ValueError | TypeError):
             raise
         _backends.disable(name, exc)
         _call(_backend("auto", n), fn, *args)
@@ -374,22 +387,25 @@ def dropout_backward(
     grad = _check_array(grad, "grad")
     p = _check_p(p)
     scaling = _check_scaling(scaling)
+    offset = _check_u64(offset, "offset")
     if (mask is None) == (rng is None):
         raise ValueError("give exactly one of mask= and rng= (the forward call's seed)")
     if mask is not None:
         mask = _check_mask(mask, grad.size)
+        if offset != 0:
+            raise ValueError("offset= belongs with rng=; a mask is already positioned")
     else:
         _check_rng(rng)
-    offset = _check_u64(offset, "offset")
     out = _check_out(out, grad)
     choice = _backend(backend, grad.size)
     n_threads = _backends.get_num_threads()
 
     y = np.empty(grad.shape, _native(grad.dtype)) if out is None else out
+    seed = None if mask is not None else _seed(rng)  # one draw from a Generator, as forward
     if grad.size:
         scale = _keep_scale(p, scaling)
         if mask is None:
-            regenerate = (grad, y, _NO_BITS, _seed(rng), offset, _threshold(p), scale, n_threads)
+            regenerate = (grad, y, _NO_BITS, seed, offset, _threshold(p), scale, n_threads)
             _call(choice, _forward, *regenerate)
         else:
 
@@ -443,8 +459,9 @@ def bernoulli_mask(
     n_threads = _backends.get_num_threads()
 
     bits = np.empty((n + 7) // 8, np.uint8)
+    seed = _seed(rng)
     if n:
-        args = (bits, n, _seed(rng), offset, _threshold(p), n_threads)
+        args = (bits, n, seed, offset, _threshold(p), n_threads)
         _call(choice, lambda k: k.mask(*args))
     if packed:
         return bits

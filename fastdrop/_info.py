@@ -32,8 +32,11 @@ def _layer() -> str:
         return f"unavailable ({_backends.why_unavailable('numba')})"
     import numba
 
-    x = np.ones(8, np.float32)
-    kernels.scale(x.reshape(1, -1), x.reshape(1, -1), 1.0, 1)
+    x = np.ones((1, 8), np.float32)
+    try:
+        kernels.scale(x, x, 1.0, 1)
+    except Exception as exc:  # Numba imports but cannot compile: say so, do not crash
+        return f"unavailable ({type(exc).__name__}: {exc})"
     return numba.threading_layer()
 
 

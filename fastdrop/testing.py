@@ -77,9 +77,9 @@ def implementations(
 
     The first entry is the bound, a parallel scale-copy ``y = x * s`` with fastdrop's
     thread count (Numba's kernel where available: its float16 conversions use the CPU's
-    own instructions). Then ``fastdrop <backend>`` for auto and every available backend
-    (writing into a preallocated output; the NumPy reference only up to
-    ``REFERENCE_LIMIT`` elements), the NumPy idiom
+    own instructions), writing into a preallocated array. Then ``fastdrop <backend>`` for
+    auto and every available backend, each returning a new array like the peers do (the
+    NumPy reference only up to ``REFERENCE_LIMIT`` elements), the NumPy idiom
     ``x * (rng.random(x.shape) >= p) / (1 - p)``, and, if ``peers``, PyTorch and JAX when
     they are installed.
     """
@@ -92,7 +92,7 @@ def implementations(
     for name in ("auto", *_backends.available_backends()):
         if name == "numpy" and x.size > REFERENCE_LIMIT:
             continue
-        rows[f"fastdrop {name}"] = lambda b=name: fastdrop.dropout(x, p, rng=1, out=y, backend=b)
+        rows[f"fastdrop {name}"] = lambda b=name: fastdrop.dropout(x, p, rng=1, backend=b)
     rng = np.random.default_rng(0)
     rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= p) / (1 - p)
     if peers:

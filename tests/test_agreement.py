@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import awkward_arrays, offsets, rates, seeds
@@ -70,6 +71,32 @@ def test_thread_count_does_not_matter(fast_backend, x, p, seed, offset, n):
         assert_bits_equal(
             fastdrop.dropout(x, p, rng=seed, offset=offset, backend=fast_backend), ref
         )
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 4])
+def test_thread_count_does_not_matter_on_many_tiles(fast_backend, n_threads):
+    # Enough tiles (4096 elements each) for every thread to get some, in every layout.
+    for layout in fastdrop.testing.LAYOUTS:
+        x = fastdrop.testing.make_array((5, 3, 4099), np.float32, layout)
+        kw = dict(rng=3, offset=2**64 - 7, return_mask=True)
+        ref = fastdrop.dropout(x, 0.3, backend="numpy", **kw)
+        with fastdrop.threads(n_threads):
+            got = fastdrop.dropout(x, 0.3, backend=fast_backend, **kw)
+        assert_bits_equal(got[0], ref[0])
+        assert_bits_equal(got[1], ref[1])
+
+
+def test_misaligned_and_structured_fields(fast_backend):
+    # A packed structured array's field has strides that are not whole items.
+    for dtype in ("<f2", "<f4", "<f8"):
+        a = np.zeros(4099, [("v", dtype), ("tag", "<u1")])
+        a["v"] = np.arange(4099)
+        a["tag"] = 7
+        ref = fastdrop.dropout(np.ascontiguousarray(a["v"]), 0.4, rng=2, backend="numpy")
+        assert_bits_equal(fastdrop.dropout(a["v"], 0.4, rng=2, backend=fast_backend), ref)
+        fastdrop.dropout(a["v"], 0.4, rng=2, backend=fast_backend, out=a["v"])
+        assert_bits_equal(np.ascontiguousarray(a["v"]), ref)
+        assert (a["tag"] == 7).all()  # the neighbours are untouched
 
 
 def test_many_tiles_and_ragged_rows(fast_backend):

@@ -51,6 +51,15 @@ def test_dropout_rejects(backend, kwargs, exc, match):
     np.testing.assert_array_equal(out, before[1])
 
 
+def test_disjoint_out_in_the_same_buffer_is_fine():
+    c = np.zeros((4, 4))
+    c[:, :2] = 1.0
+    y = fastdrop.dropout(c[:, :2], 0.5, rng=1, out=c[:, 2:])
+    np.testing.assert_array_equal(y, fastdrop.dropout(np.ones((4, 2)), 0.5, rng=1))
+    a = np.ones(10)
+    fastdrop.dropout(a[::2], 0.5, rng=1, out=a[1::2])
+
+
 def test_read_only_out():
     x, out = _inputs()
     out.flags.writeable = False
@@ -109,6 +118,7 @@ def test_backward_rejects():
         (dict(rng=1, offset=-5), ValueError, "offset"),
         (dict(mask=mask, out=out[:2]), ValueError, "shape"),
         (dict(mask=mask, scaling="x"), ValueError, "scaling"),
+        (dict(mask=mask, offset=5), ValueError, "offset= belongs with rng="),
     ]
     for kwargs, exc, match in cases:
         kwargs = {"p": 0.5, "out": out, **kwargs}

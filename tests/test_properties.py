@@ -140,6 +140,28 @@ def test_mask_layout_is_little_bit_order_over_c_order():
     np.testing.assert_array_equal(keep, y != 0)
 
 
+def test_a_generator_gives_one_seed_per_call_even_when_empty():
+    for call in (
+        lambda rng: fastdrop.dropout(np.ones(0), 0.5, rng=rng),
+        lambda rng: fastdrop.dropout_backward(np.ones(0), 0.5, rng=rng),
+        lambda rng: fastdrop.bernoulli_mask(0, 0.5, rng=rng),
+    ):
+        rng = np.random.default_rng(3)
+        call(rng)
+        expected = np.random.default_rng(3)
+        expected.integers(0, 2**64, dtype=np.uint64)
+        assert rng.bit_generator.state == expected.bit_generator.state
+
+
+def test_numba_thread_setting_is_restored():
+    import numba
+
+    before = numba.get_num_threads()
+    with fastdrop.threads(1):
+        fastdrop.dropout(np.ones(10_000), 0.5, rng=1, backend="numba")
+    assert numba.get_num_threads() == before
+
+
 def test_rng_generator_and_none():
     x = np.ones(64)
     a = fastdrop.dropout(x, 0.5, rng=np.random.default_rng(7))

@@ -63,9 +63,15 @@ static void fd_philox(uint32_t *out, const uint32_t *counter, const uint32_t *ke
 /* Keep flags for positions [pos, pos + n):
  *     flags[(pos & 3) + k] = draw(pos + k) >= threshold,  0 <= k < n.
  * Returns pos & 3. flags holds at least n + 4 * FD_LANES bytes; the extra ones are scratch.
- * Compiled for AVX-512, AVX2 and the baseline and picked at load time; the work is all
- * integer, so every version gives the same flags. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
+ * On x86-64 Linux it is compiled for AVX-512, AVX2 and the baseline and picked at load
+ * time; the work is all integer, so every version gives the same flags. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#define FD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define FD_CLONES
+#endif
+
+FD_CLONES
 static int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint32_t purpose,
                    uint64_t threshold)
 {
@@ -97,7 +103,7 @@ static int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint3
 }
 
 /* float16 <-> float32, correctly rounded (round half to even), through the compiler's
- * _Float16 (GCC >= 12, Clang >= 15 on x86-64 and AArch64). */
+ * _Float16 (GCC >= 12 or Clang >= 15 on x86-64; tested with GCC 12 on x86-64 only). */
 static inline float fd_h2f(uint16_t h)
 {
     _Float16 v;

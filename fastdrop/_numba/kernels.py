@@ -144,22 +144,29 @@ def _bits_of(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint16) if a.dtype == np.float16 else a
 
 
-def _threads(n: int) -> int:
+def _run(kernel, n_threads: int, *args) -> None:
+    """Call a parallel kernel on ``n_threads`` threads, then give the calling thread back
+    the Numba thread count it had (the user's own Numba code shares the setting)."""
+    previous = numba.get_num_threads()
     # Numba cannot use more threads than it started with (NUMBA_NUM_THREADS). The setting
     # is made here, per calling thread: inside a jitted function it would stop caching.
-    return min(n, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        kernel(*args)
+    finally:
+        numba.set_num_threads(previous)
 
 
 def mask(bits, n, seed, offset, threshold, n_threads):
     """Write the packed keep-mask of positions ``offset + i``, ``0 <= i < n``, into ``bits``."""
-    numba.set_num_threads(_threads(n_threads))
-    _mask(bits, n, np.uint64(seed), np.uint64(offset), np.uint64(threshold))
+    _run(_mask, n_threads, bits, n, np.uint64(seed), np.uint64(offset), np.uint64(threshold))
 
 
 def forward(x, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
     """``y = keep ? x * scale : +0.0``, drawing ``keep`` from the stream; pack it into ``bits``."""
-    numba.set_num_threads(_threads(n_threads))
-    _forward(
+    _run(
+        _forward,
+        n_threads,
         _bits_of(x),
         _bits_of(y),
         bits,
@@ -173,11 +180,9 @@ def forward(x, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
 
 def backward(g, out, bits, scale, n_threads):
     """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
-    numba.set_num_threads(_threads(n_threads))
-    _backward(_bits_of(g), _bits_of(out), bits, scale)
+    _run(_backward, n_threads, _bits_of(g), _bits_of(out), bits, scale)
 
 
 def scale(x, y, factor, n_threads):
     """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
-    numba.set_num_threads(_threads(n_threads))
-    _scale(_bits_of(x), _bits_of(y), factor)
+    _run(_scale, n_threads, _bits_of(x), _bits_of(y), factor)
