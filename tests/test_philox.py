@@ -39,6 +39,15 @@ def test_kat_file_is_complete():
     assert COUNTER.shape == (9, 4)
 
 
+def test_kat_copy_matches_the_shared_design_data():
+    # tests/data carries a copy, so that the package's tests run on their own; where the
+    # project's shared design data sits beside the checkout, the two must agree.
+    shared = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / KAT_FILE
+    if not shared.exists():
+        pytest.skip("no shared design data beside this checkout")
+    assert _kat_path().read_text() == shared.read_text()
+
+
 def test_public_philox_matches_known_answers():
     np.testing.assert_array_equal(philox4x32(COUNTER, KEY), EXPECTED)
 
