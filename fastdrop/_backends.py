@@ -23,7 +23,7 @@ _MODULES = {"numba": "fastdrop._numba", "cython": "fastdrop._cy", "numpy": "fast
 
 # Below AUTO_SMALL elements (one kernel tile) "auto" takes Cython, which has the lower
 # call overhead (about 9 us against 14 us at 64 elements) and no JIT warm-up; from there
-# on, Numba, 1.2-1.6x faster on float32/float64 and 2-5x on float16 on a 2-core AVX2
+# on, Numba, 1.15-1.5x faster on float32/float64 and 2-5x on float16 on a 2-core AVX2
 # machine. The first available backend of each list is used. See README "Dispatch".
 AUTO_SMALL = 4096
 AUTO_SMALL_ORDER = ("cython", "numba", "numpy")

@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 
 import fastdrop
 from fastdrop import _backends
-from fastdrop.testing import BOUND, implementations
+from fastdrop.testing import BOUND, best_times, implementations
 
 P = 0.1
 SIZES = (1_000, 1_000_000, 10_000_000)
@@ -71,27 +69,6 @@ def report() -> str:
     lines.append(f"{'default backend':<22}{fastdrop.get_backend()}")
     lines.append(f"{'threads':<22}{fastdrop.get_num_threads()} (of {_backends._cpu_count()} cores)")
     return "\n".join(lines)
-
-
-def best_times(rows: dict[str, Callable[[], object]], budget: float) -> dict[str, float]:
-    """Best time of each callable, in seconds, over interleaved rounds.
-
-    Every round runs each callable once, in turn, so that drifts in clock speed, cache
-    state or background load fall on all rows alike. Rounds go on for about ``budget``
-    seconds (at least 3, at most 200).
-    """
-    for fn in rows.values():
-        fn()
-    best = dict.fromkeys(rows, float("inf"))
-    deadline = time.perf_counter() + budget
-    rounds = 0
-    while rounds < 3 or (time.perf_counter() < deadline and rounds < 200):
-        for name, fn in rows.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-        rounds += 1
-    return best
 
 
 def speed_table(sizes: tuple[int, ...] = SIZES, budget: float = 2.0) -> str:

@@ -6,6 +6,7 @@ One table drives the correctness tests, the asv suite, the pytest-benchmark suit
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -122,3 +123,28 @@ def _peers(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], ob
         )
         rows["jax"] = lambda: fn(key, xj).block_until_ready()
     return rows
+
+
+def best_times(
+    rows: dict[str, Callable[[], object]], budget: float = 0.0, *, number: int = 1
+) -> dict[str, float]:
+    """Best time per call of each callable, in seconds, over interleaved rounds.
+
+    Every round times ``number`` calls of each callable in turn, so that drifts in clock
+    speed, cache state or background load fall on all rows alike: this is how every
+    ratio fastdrop reports is measured. After one warm-up call each, rounds go on for
+    about ``budget`` seconds, at least 3 and at most 200.
+    """
+    for fn in rows.values():
+        fn()
+    best = dict.fromkeys(rows, float("inf"))
+    deadline = time.perf_counter() + budget
+    rounds = 0
+    while rounds < 3 or (time.perf_counter() < deadline and rounds < 200):
+        for name, fn in rows.items():
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / number)
+        rounds += 1
+    return best

@@ -50,3 +50,14 @@ def test_console_script():
     if script is None:
         pytest.skip("console script not on this interpreter's bin directory")
     assert "backend cython" in _run(script, "--no-speed")
+
+
+def test_best_times_interleaves_and_counts_calls():
+    from fastdrop.testing import best_times
+
+    order: list[str] = []
+    rows = {name: (lambda n=name: order.append(n)) for name in ("a", "b")}
+    times = best_times(rows, number=2)
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+    # one warm-up call each, then three rounds of two calls each, row after row
+    assert order == ["a", "b"] + ["a", "a", "b", "b"] * 3

@@ -23,9 +23,7 @@ FASTDROP_BENCH_MAX_SIZE
 from __future__ import annotations
 
 import itertools
-import math
 import os
-import timeit
 from collections.abc import Callable
 from functools import partial
 
@@ -39,6 +37,7 @@ from fastdrop.testing import (
     BOUND,
     DTYPES,
     REFERENCE_LIMIT,
+    best_times,
     implementations,
     make_array,
 )
@@ -49,10 +48,8 @@ MAX_SIZE = int(os.environ.get("FASTDROP_BENCH_MAX_SIZE", max(BENCH_SIZES)))
 # The drop rate of the cases not run at every rate in BENCH_RATES.
 P = 0.5
 SEED = 1
-# track_ratio_to_scale_copy: samples of each implementation, and the fewest elements one
-# sample covers (a small input is called several times per sample, to rise above the
-# timer's resolution).
-RATIO_REPEATS = 3
+# track_ratio_to_scale_copy: the fewest elements one sample covers (a small input is called
+# several times per sample, to rise above the timer's resolution).
 RATIO_SAMPLE_SIZE = 1_000_000
 
 
@@ -80,13 +77,9 @@ def _path(cache_dir: str, dtype: str | type, size: int) -> str:
 
 
 def _best_ratio(fn: Callable[[], object], bound: Callable[[], object], size: int) -> float:
-    """Best time of ``fn`` over best time of ``bound``, sampled alternately."""
-    number = max(1, RATIO_SAMPLE_SIZE // size)
-    timers = (timeit.Timer(fn), timeit.Timer(bound))
-    best = [math.inf, math.inf]
-    for _ in range(RATIO_REPEATS):
-        best = [min(b, t.timeit(number)) for b, t in zip(best, timers, strict=True)]
-    return best[0] / best[1]
+    """Best time of ``fn`` over best time of ``bound``, sampled alternately (3 rounds)."""
+    times = best_times({"fn": fn, "bound": bound}, number=max(1, RATIO_SAMPLE_SIZE // size))
+    return times["fn"] / times["bound"]
 
 
 class _Inputs:
