@@ -6,7 +6,18 @@ being obviously right over being fast; it still works in bounded chunks so that 
 holds temporaries the size of the input.
 """
 
-from fastdrop._numpy.kernels import backward, forward, mask, scale
-from fastdrop._numpy.philox import draw, philox4x32
+from fastdrop._numpy.kernels import add, apply, backward, forward, gaussian, mask, scale
+from fastdrop._numpy.philox import draw, normal, philox4x32
 
-__all__ = ["backward", "draw", "forward", "mask", "philox4x32", "scale"]
+__all__ = [
+    "add",
+    "apply",
+    "backward",
+    "draw",
+    "forward",
+    "gaussian",
+    "mask",
+    "normal",
+    "philox4x32",
+    "scale",
+]
