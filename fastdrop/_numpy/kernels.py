@@ -56,7 +56,9 @@ def mask(bits, n, seed, offset, threshold, n_threads):
         _pack(bits, i0, draw(np.uint64(offset) + i, seed) >= threshold)
 
 
-def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, n_threads):
+def forward(
+    x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, n_threads
+):
     """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
     ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
     Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
