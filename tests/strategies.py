@@ -28,3 +28,9 @@ rates = st.one_of(
 seeds = st.integers(0, U64 - 1)
 # Uniform offsets, plus offsets near 2**64 where positions wrap.
 offsets = st.one_of(st.integers(0, U64 - 1), st.integers(U64 - 64, U64 - 1), st.integers(0, 64))
+
+
+@st.composite
+def noise_shapes(draw, shape: tuple[int, ...]) -> tuple[int | None, ...]:
+    """A Keras ``noise_shape`` for ``shape``: each axis kept, set to 1, or None (kept)."""
+    return tuple(draw(st.sampled_from([d, 1, None])) for d in shape)

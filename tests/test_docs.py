@@ -1,8 +1,9 @@
-"""The examples in the public docstrings run and print what they say."""
+"""The examples in the public docstrings and in the docs run and print what they say."""
 
 from __future__ import annotations
 
 import doctest
+import inspect
 import pathlib
 import re
 
@@ -11,28 +12,44 @@ import pytest
 import fastdrop
 import fastdrop._api
 import fastdrop._backends
+import fastdrop._layer
+import fastdrop._variants
 import fastdrop.random
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+API = ROOT / "docs" / "api.md"
+MODULES = [fastdrop._api, fastdrop._variants, fastdrop._layer, fastdrop._backends, fastdrop.random]
 
-@pytest.mark.parametrize("module", [fastdrop._api, fastdrop._backends, fastdrop.random])
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
 
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+@pytest.mark.parametrize("name", [n for n in fastdrop.__all__ if n != "random"])
+def test_every_public_function_has_a_reference_with_an_example(name):
+    obj = getattr(fastdrop, name)
+    doc = inspect.getdoc(obj) or ""
+    assert ">>> " in doc, f"fastdrop.{name} has no example"
+    assert inspect.getmodule(obj) in MODULES
+    if API.exists():  # a source checkout
+        assert f"`{name}" in API.read_text(), f"docs/api.md does not list fastdrop.{name}"
 
 
-@pytest.mark.skipif(not README.exists(), reason="run from a source checkout")
-def test_readme_python_blocks_run():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.skipif(not DOCS[0].exists(), reason="run from a source checkout")
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_python_blocks_in_docs_run(path):
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
     namespace: dict = {}
     threads, backend = fastdrop.get_num_threads(), fastdrop.get_backend()
     try:
         for block in blocks:
-            exec(compile(block, str(README), "exec"), namespace)
+            exec(compile(block, str(path), "exec"), namespace)
     finally:  # the tour changes process-wide settings
         fastdrop.set_num_threads(threads)
         fastdrop.set_backend(backend)

@@ -36,6 +36,13 @@ BAD_DROPOUT = [
     (dict(out=np.empty((4, 6), np.float32)), TypeError, "dtype"),
     (dict(out=np.empty((6, 4))), ValueError, "shape"),
     (dict(out=[0.0] * 24), TypeError, "out must be a numpy.ndarray"),
+    (dict(noise_shape=4), TypeError, "noise_shape must be a tuple"),
+    (dict(noise_shape=(4,)), ValueError, "one entry per axis"),
+    (dict(noise_shape=(2, 6)), ValueError, "or be 1"),
+    (dict(noise_shape=(4, 1.0)), TypeError, "integers or None"),
+    (dict(samples=-1), ValueError, "samples"),
+    (dict(samples=2.0), TypeError, "samples"),
+    (dict(samples=2), ValueError, "shape"),  # out is (4, 6), the result (2, 4, 6)
 ]
 
 
@@ -156,3 +163,56 @@ def test_backend_settings_reject():
     with pytest.raises(ValueError, match="unknown backend"), fastdrop.use_backend("gpu"):
         pass
     assert fastdrop.get_backend() == "auto"
+
+
+# The family: (function, positional args after x, kwargs, exception, message fragment).
+BAD_FAMILY = [
+    (fastdrop.spatial_dropout, (0.5,), {}, ValueError, "3 or 4 or 5 dimensions"),
+    (fastdrop.spatial_dropout_backward, (0.5,), {"rng": 1}, ValueError, "dimensions"),
+    (fastdrop.feature_alpha_dropout, (0.5,), {"channel_axis": 0}, ValueError, "batch axis"),
+    (fastdrop.feature_alpha_dropout, (0.5,), {"channel_axis": 2}, ValueError, "out of range"),
+    (fastdrop.feature_alpha_dropout, (0.5,), {"channel_axis": "1"}, TypeError, "integer"),
+    (fastdrop.locked_dropout, (0.5,), {"time_axis": 5}, ValueError, "out of range"),
+    (fastdrop.locked_dropout, (0.5,), {"noise_shape": (1, 1)}, TypeError, "noise_shape"),
+    (fastdrop.alpha_dropout, (2.0,), {}, ValueError, "p must be in"),
+    (fastdrop.alpha_dropout, (0.5,), {"noise_shape": (3, 6)}, ValueError, "or be 1"),
+    (fastdrop.alpha_dropout_backward, (0.5,), {}, ValueError, "exactly one of"),
+    (fastdrop.gaussian_dropout, (1.0,), {"rng": 1}, ValueError, "below 1"),
+    (fastdrop.gaussian_dropout_backward, (0.5,), {"rng": None}, ValueError, "rng"),
+    (fastdrop.gaussian_dropout_backward, (0.5,), {"rng": 1, "offset": -2}, ValueError, "offset"),
+    (fastdrop.dropout_add, (np.ones((4, 5)), 0.5), {}, ValueError, "residual must have"),
+    (fastdrop.dropout_add, (np.ones((4, 6), np.float32), 0.5), {}, TypeError, "residual must"),
+    (fastdrop.dropout_add, (np.ones((4, 6)), 0.5), {"bias": np.ones(4)}, ValueError, "bias"),
+    (fastdrop.dropout_add, (np.ones((4, 6)), 0.5), {"bias": np.ones(6, "f2")}, TypeError, "bias"),
+    (fastdrop.dropout_add, (np.ones((4, 6)), 0.5), {"bias": [1j] * 6}, TypeError, "bias"),
+    (fastdrop.dropout_add_backward, (0.5,), {"bias": np.ones(5), "rng": 1}, ValueError, "bias"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "exc", "match"), BAD_FAMILY, ids=lambda v: getattr(v, "__name__", "")
+)
+def test_family_rejects(fn, args, kwargs, exc, match):
+    x, _ = _inputs()
+    before = x.copy()
+    with pytest.raises(exc, match=match):
+        fn(x, *args, **kwargs)
+    np.testing.assert_array_equal(x, before)
+
+
+def test_dropout_add_out_may_not_partially_overlap_the_residual():
+    x = np.ones(8)
+    buf = np.zeros(9)
+    with pytest.raises(ValueError, match="overlaps"):
+        fastdrop.dropout_add(x, buf[:8], 0.5, rng=1, out=buf[1:])
+    assert (buf == 0).all()
+
+
+def test_a_failing_variant_does_not_consume_the_generator():
+    g = np.random.default_rng(3)
+    state = g.bit_generator.state
+    with pytest.raises(ValueError):
+        fastdrop.alpha_dropout(np.ones(3), 0.5, rng=g, noise_shape=(2,))
+    with pytest.raises(ValueError):
+        fastdrop.dropout_add(np.ones(3), np.ones(4), 0.5, rng=g)
+    assert g.bit_generator.state == state

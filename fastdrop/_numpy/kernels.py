@@ -22,7 +22,7 @@ IDENTITY = -0.0  # x + -0.0 == x for every x, -0.0 included: the shift of plain 
 
 
 def _compute_dtype(dtype: np.dtype) -> type:
-    return np.float64 if dtype == np.float64 else np.float32
+    return np.float64 if dtype.char == "d" else np.float32
 
 
 def _chunks(rows: int, cols: int):

@@ -1,0 +1,190 @@
+"""Argument validation and normalisation for the public functions.
+
+Every check runs before anything is written or drawn, so a call that raises leaves the
+caller's arrays, and a Generator passed as ``rng``, as they were.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+
+import numpy as np
+
+U64 = 1 << 64
+SCALINGS = ("inverted", "classic")
+
+
+def array(x: object, name: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype.char not in "efd":  # float16, float32, float64, in either byte order
+        raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {a.dtype}")
+    return a
+
+
+def rate(p: object, *, below_one: bool = False) -> float:
+    if type(p) is not float and (
+        isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating)
+    ):
+        raise TypeError(f"p must be a real number, got {type(p).__name__}")
+    p = float(p)
+    if not 0.0 <= p <= 1.0:  # also catches NaN
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    if below_one and p == 1.0:
+        raise ValueError("p must be below 1 here: the noise's spread sqrt(p / (1 - p)) is infinite")
+    return p
+
+
+def u64(v: object, name: str) -> int:
+    if type(v) is not int and (isinstance(v, bool) or not isinstance(v, int | np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+    v = int(v)
+    if not 0 <= v < U64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {v}")
+    return v
+
+
+def scaling(value: object) -> str:
+    if value not in SCALINGS:
+        raise ValueError(f"scaling must be 'inverted' or 'classic', got {value!r}")
+    return value
+
+
+def rng(value: object) -> None:
+    if value is None or isinstance(value, np.random.Generator):
+        return
+    u64(value, "rng (an integer seed)")
+
+
+def seed(value: object) -> int:
+    """The 64-bit Philox key for ``rng``: an int seed, a Generator's next draw, or OS entropy."""
+    if value is None:
+        return int.from_bytes(os.urandom(8), "little")
+    if isinstance(value, np.random.Generator):
+        return int(value.integers(0, U64, dtype=np.uint64))
+    return operator.index(value)
+
+
+def compute_dtype(dtype: np.dtype) -> type:
+    """float64 for float64 arrays, float32 for float16 and float32, in either byte order."""
+    return np.float64 if dtype.char == "d" else np.float32
+
+
+def native(dtype: np.dtype) -> np.dtype:
+    return dtype if dtype.isnative else dtype.newbyteorder("=")
+
+
+def out(value: object, shape: tuple[int, ...], dtype: np.dtype, *inputs: np.ndarray):
+    """``out=`` as given, once it fits ``shape`` and ``dtype`` and overlaps no input except by
+    being exactly one of them (in place)."""
+    if value is None:
+        return None
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(value).__name__}")
+    if value.dtype != native(dtype):
+        raise TypeError(f"out must have dtype {native(dtype)}, got {value.dtype}")
+    if value.shape != shape:
+        raise ValueError(f"out must have shape {shape}, got {value.shape}")
+    if not value.flags.writeable:
+        raise ValueError("out is read-only")
+    for a in inputs:
+        if value is a or not np.may_share_memory(value, a) or same_view(value, a):
+            continue
+        if overlap(value, a):
+            raise ValueError("out partially overlaps an input; pass the input itself for in-place")
+    return value
+
+
+def overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` share an element (assumed so when that is too hard to tell)."""
+    try:
+        return np.shares_memory(a, b, max_work=100_000)
+    except np.exceptions.TooHardError:
+        return True
+
+
+def same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.strides == b.strides
+        and a.shape == b.shape
+    )
+
+
+def packed_mask(mask: object, shape: tuple[int, ...]) -> np.ndarray:
+    """A packed mask for ``shape`` (``(samples, nbytes)`` or ``(nbytes,)``)."""
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8:
+        raise TypeError("mask must be the packed uint8 array returned with return_mask=True")
+    if mask.shape != shape:
+        raise ValueError(f"mask must have shape {shape} for this call, got {mask.shape}")
+    return np.ascontiguousarray(mask)
+
+
+def shape(value: object) -> tuple[int, ...]:
+    try:
+        dims = (
+            (operator.index(value),)
+            if not isinstance(value, tuple | list)
+            else tuple(operator.index(d) for d in value)
+        )
+    except TypeError:
+        raise TypeError(f"shape must be an int or a tuple of ints, got {value!r}") from None
+    if any(d < 0 for d in dims):
+        raise ValueError(f"shape must not have negative dimensions, got {dims}")
+    return dims
+
+
+def noise_shape(value: object, full: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The mask's shape for ``noise_shape=`` on arrays of shape ``full``, Keras-style: each
+    entry is ``full``'s or 1 (None stands for ``full``'s). None when it is ``full`` itself."""
+    if value is None:
+        return None
+    if not isinstance(value, tuple | list):
+        raise TypeError(f"noise_shape must be a tuple, got {type(value).__name__}")
+    if len(value) != len(full):
+        raise ValueError(f"noise_shape {tuple(value)} must have one entry per axis of {full}")
+    dims = []
+    for d, n in zip(value, full, strict=True):
+        try:
+            d = n if d is None else operator.index(d)
+        except TypeError:
+            raise TypeError(f"noise_shape entries must be integers or None, got {d!r}") from None
+        if d not in (n, 1):
+            raise ValueError(f"noise_shape {tuple(value)} must match {full} or be 1 on each axis")
+        dims.append(d)
+    dims = tuple(dims)
+    return None if dims == full else dims
+
+
+def axis(value: object, ndim: int, name: str) -> int:
+    try:
+        a = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not -ndim <= a < ndim:
+        raise ValueError(f"{name}={a} is out of range for an array of {ndim} dimensions")
+    return a % ndim
+
+
+def samples(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"samples must be an integer or None, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"samples must be at least 0, got {value}")
+    return int(value)
+
+
+def threshold(p: float) -> int:
+    """``floor(p * 2**32 + 0.5)``, exactly: keep an element iff its draw is at least this."""
+    v = p * 2.0**32  # exact: a power-of-two scaling
+    f = math.floor(v)
+    return int(f) + (v - f >= 0.5)
+
+
+def keep_scale(p: float, scaling: str) -> float:
+    if scaling == "classic" or p == 0.0:
+        return 1.0
+    return 0.0 if p == 1.0 else 1.0 / (1.0 - p)

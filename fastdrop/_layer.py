@@ -1,0 +1,139 @@
+"""``fastdrop.Dropout``: a dropout layer for NumPy networks, like ``torch.nn.Dropout``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fastdrop import _checks
+from fastdrop._api import dropout, dropout_backward
+
+
+class Dropout:
+    """A dropout layer with its own stream: successive calls draw fresh masks, and two
+    layers built with the same seed replay the same sequence of masks.
+
+    The layer takes one 64-bit seed from ``rng`` when it is built and then walks the
+    stream: each training call uses the next ``m`` positions, ``m`` being the mask's size.
+    :meth:`backward` redraws the last call's mask from its ``(seed, offset)``, so nothing
+    is stored, unless ``store_mask=True`` keeps the packed mask (one bit per element).
+
+    Parameters
+    ----------
+    p : float
+        Drop probability, in ``[0, 1]``.
+    scaling : {"inverted", "classic"}
+        As for :func:`fastdrop.dropout`.
+    noise_shape : tuple, optional
+        As for :func:`fastdrop.dropout`; None entries follow the input (a varying batch
+        size, say), as in Keras.
+    rng : int, numpy.random.Generator or None
+        Where the layer's seed comes from: an integer seed, a Generator (one draw) or
+        None (OS entropy).
+    store_mask : bool
+        Keep the packed mask for :meth:`backward` instead of redrawing it.
+
+    Attributes
+    ----------
+    training : bool
+        True (the default) drops; False passes inputs through, as :meth:`eval` sets.
+    seed : int
+        The layer's Philox key.
+    offset : int
+        The stream position the next training call starts from.
+
+    Examples
+    --------
+    >>> import numpy as np, fastdrop
+    >>> layer = fastdrop.Dropout(0.5, rng=42)
+    >>> layer(np.ones(4))
+    array([2., 0., 0., 0.])
+    >>> layer(np.ones(4))  # the next four stream positions: a fresh mask
+    array([2., 0., 2., 0.])
+    >>> layer.backward(np.ones(4))
+    array([2., 0., 2., 0.])
+    >>> layer.eval()(np.ones(4))
+    array([1., 1., 1., 1.])
+    """
+
+    def __init__(
+        self,
+        p: float = 0.5,
+        *,
+        scaling: str = "inverted",
+        noise_shape: tuple[int | None, ...] | None = None,
+        rng: int | np.random.Generator | None = None,
+        store_mask: bool = False,
+    ) -> None:
+        self.p = _checks.rate(p)
+        self.scaling = _checks.scaling(scaling)
+        if noise_shape is not None and not isinstance(noise_shape, tuple | list):
+            raise TypeError(f"noise_shape must be a tuple, got {type(noise_shape).__name__}")
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        _checks.rng(rng)
+        self.store_mask = bool(store_mask)
+        self.training = True
+        self._seed = _checks.seed(rng)
+        self._offset = 0
+        self._last: tuple | None = None  # (shape, training, offset, noise_shape, mask)
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    def train(self, mode: bool = True) -> Dropout:
+        """Switch training on (or off with ``mode=False``); returns the layer."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> Dropout:
+        """Switch training off; returns the layer."""
+        return self.train(False)
+
+    def _noise(self, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+        if self.noise_shape is None:
+            return None
+        return _checks.noise_shape(self.noise_shape, shape)
+
+    def __call__(self, x: np.typing.ArrayLike) -> np.ndarray:
+        """Dropout of ``x`` from the layer's next stream positions (training), or ``x``
+        itself (eval; ``x * (1 - p)`` with classic scaling)."""
+        x = _checks.array(x, "x")
+        noise = self._noise(x.shape)
+        kw = dict(scaling=self.scaling, noise_shape=noise)
+        if not self.training:
+            self._last = (x.shape, False, 0, noise, None)
+            return dropout(x, self.p, training=False, **kw)
+        offset = self._offset
+        y = dropout(x, self.p, rng=self._seed, offset=offset, return_mask=self.store_mask, **kw)
+        mask = None
+        if self.store_mask:
+            y, mask = y
+        self._last = (x.shape, True, offset, noise, mask)
+        self._offset = (offset + (x.size if noise is None else math.prod(noise))) % _checks.U64
+        return y
+
+    def backward(self, grad: np.typing.ArrayLike) -> np.ndarray:
+        """The gradient with respect to the last call's input, given ``grad`` with respect
+        to its output."""
+        if self._last is None:
+            raise RuntimeError("backward() needs a forward call first")
+        shape, training, offset, noise, mask = self._last
+        grad = _checks.array(grad, "grad")
+        if grad.shape != shape:
+            raise ValueError(f"grad must have the last input's shape {shape}, got {grad.shape}")
+        if not training:
+            return dropout(grad, self.p, training=False, scaling=self.scaling)
+        kw = dict(scaling=self.scaling, noise_shape=noise)
+        if mask is not None:
+            return dropout_backward(grad, self.p, mask=mask, **kw)
+        return dropout_backward(grad, self.p, rng=self._seed, offset=offset, **kw)
+
+    def __repr__(self) -> str:
+        extra = "" if self.noise_shape is None else f", noise_shape={self.noise_shape}"
+        return f"Dropout(p={self.p}, scaling={self.scaling!r}{extra})"
