@@ -1,12 +1,21 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Cython/OpenMP kernels: ``mask``, ``forward``, ``backward``, ``scale`` and ``philox4x32``.
+"""Cython/OpenMP kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``,
+``gaussian``, ``add`` and ``philox4x32``.
 
-Same signatures and results as the reference in ``fastdrop._numpy.kernels``. Work is
-split into tiles of ``TILE`` flat elements (a multiple of 8, so each tile owns whole
-bytes of a packed mask); OpenMP threads take tiles, and each tile is drawn, applied and
-packed while it sits in L1. The tiling never changes a result: every element's draw
-depends on its stream position alone.
+Same signatures and results as the reference in ``fastdrop._numpy.kernels``: 2-D views
+with any strides (zero and negative too), outputs that may be the very view of an input,
+values computed in float32 (float16, float32) or float64, one rounding per operation in
+the reference's order (the build turns off FMA contraction) and a final one to the dtype.
+float16 travels as its uint16 bit pattern.
+
+Work is split into tiles of ``TILE`` flat elements (a multiple of 8, so each tile owns
+whole bytes of a packed mask); OpenMP threads take tiles, and each tile is drawn, applied
+and packed while it sits in L1 (``forward`` runs all its samples over a tile of ``x``
+before the next, so ``x`` is read from memory once). Within a tile, helpers walk runs:
+the part of a row that falls in the tile, contiguous in flat index and stream position.
+The tiling never changes a result: every element's draw depends on its stream position
+alone.
 """
 
 from cython.parallel cimport prange
@@ -20,6 +29,7 @@ cdef extern from "philox.h" nogil:
     void fd_philox(uint32_t *out, const uint32_t *counter, const uint32_t *key, int64_t n)
     int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint32_t purpose,
                 uint64_t threshold)
+    int fd_normal(double *z, uint64_t pos, int64_t n, uint64_t seed)
     float fd_h2f(uint16_t h)
     uint16_t fd_f2h(float f)
 
@@ -32,14 +42,17 @@ cdef extern from *:
     #define FD_OPENMP 0
     static int omp_get_max_threads(void) { return 1; }
     #endif
+    #define FD_IDENTITY (-0.0) /* x + -0.0 == x for every x: the shift of a plain scale */
     """
     const int FD_OPENMP
+    const double FD_IDENTITY
     int omp_get_max_threads() nogil
 
 cdef enum:
     TILE = 4096
+    NORMAL_SCRATCH = 6  # fd_normal writes whole blocks: a run of n needs n + 6 doubles
 
-# float16 travels as its uint16 bit pattern and is scaled in float32.
+# float16 travels as its uint16 bit pattern and is computed in float32.
 ctypedef fused real:
     float
     double
@@ -53,56 +66,102 @@ def max_threads():
     return omp_get_max_threads()
 
 
-cdef inline real _kept(real v, double scale) noexcept nogil:
+cdef inline real _affine(real v, double scale, double shift) noexcept nogil:
+    """v * scale + shift in the compute precision, rounded to real."""
     if real is double:
-        return v * scale
+        return v * scale + shift
     elif real is float:
-        return v * <float>scale
+        return v * <float>scale + <float>shift
     else:
-        return fd_f2h(fd_h2f(v) * <float>scale)
+        return fd_f2h(fd_h2f(v) * <float>scale + <float>shift)
+
+
+cdef inline real _biased(real v, real bias, real res, double scale) noexcept nogil:
+    """res + (v + bias) * scale in the compute precision, rounded to real."""
+    if real is double:
+        return res + (v + bias) * scale
+    elif real is float:
+        return res + (v + bias) * <float>scale
+    else:
+        return fd_f2h(fd_h2f(res) + (fd_h2f(v) + fd_h2f(bias)) * <float>scale)
+
+
+cdef inline void _round(real *out, double v) noexcept nogil:
+    """*out = v rounded to the compute precision, then to real."""
+    if real is double:
+        out[0] = v
+    elif real is float:
+        out[0] = <float>v
+    else:
+        out[0] = fd_f2h(<float>v)
+
+
+cdef inline int64_t _run(int64_t i, int64_t i1, int64_t cols, int64_t *r,
+                         int64_t *c) noexcept nogil:
+    """The run from flat index i: its row r and column c, and its length (to the end of the
+    row or to i1, whichever comes first)."""
+    r[0] = i // cols
+    c[0] = i % cols
+    return min(cols - c[0], i1 - i)
+
+
+cdef inline int64_t _step(const real[:, :] a) noexcept nogil:
+    """The distance in elements from a[r, c] to a[r, c + 1]: negative or zero too."""
+    return a.strides[1] // <int64_t>sizeof(real)
 
 
 cdef inline void _draw_keep(uint8_t *keep, uint64_t seed, uint64_t pos0, uint64_t row_step,
-                            int64_t cols, uint64_t threshold, int64_t i0, int64_t i1) noexcept nogil:
+                            int64_t cols, uint64_t threshold, int64_t i0,
+                            int64_t i1) noexcept nogil:
     """keep[i - i0] = draw(position of flat index i) >= threshold, for i0 <= i < i1."""
     cdef uint8_t flags[TILE + 4 * FD_LANES]
     cdef int64_t i = i0, r, c, n
     cdef int skip
     while i < i1:
-        r = i // cols
-        c = i % cols
-        n = min(cols - c, i1 - i)
+        n = _run(i, i1, cols, &r, &c)
         skip = fd_keep(flags, pos0 + <uint64_t>r * row_step + <uint64_t>c, n, seed, 0, threshold)
         memcpy(keep + (i - i0), flags + skip, n)
         i += n
 
 
-cdef inline void _apply(const real[:, :] x, real[:, :] y, const uint8_t *keep, double scale,
-                        int64_t i0, int64_t i1) noexcept nogil:
-    """y = keep ? x * scale : +0.0 over flat indices i0 <= i < i1; all kept if keep is NULL."""
-    cdef int64_t cols = x.shape[1], i = i0, r, c, n, k
-    cdef int64_t sx = x.strides[1] // <int64_t>sizeof(real), sy = y.strides[1] // <int64_t>sizeof(real)
+cdef inline void _gather(const uint8_t[:, :] a, uint8_t *out, int64_t i0,
+                         int64_t i1) noexcept nogil:
+    """out[i - i0] = a at flat index i, for i0 <= i < i1: any strides, zero ones too."""
+    cdef int64_t i = i0, r, c, n, k, sa = a.strides[1]
+    cdef const uint8_t *ap
+    while i < i1:
+        n = _run(i, i1, a.shape[1], &r, &c)
+        ap = &a[r, c]
+        for k in range(n):
+            out[i - i0 + k] = ap[k * sa]
+        i += n
+
+
+cdef inline void _affine_tile(const real[:, :] x, real[:, :] y, const uint8_t *keep, double scale,
+                              double shift, double fill, int64_t i0, int64_t i1) noexcept nogil:
+    """y = keep ? x * scale + shift : fill over flat indices i0 <= i < i1; all kept if keep
+    is NULL. Each element of x is read before its y is written, so y may be x."""
+    cdef int64_t cols = x.shape[1], i = i0, r, c, n, k, sx = _step(x), sy = _step(y)
     cdef const real *xp
     cdef real *yp
-    cdef real v
+    cdef real v, f
     cdef const uint8_t *kp
+    _round(&f, fill)
     while i < i1:
-        r = i // cols
-        c = i % cols
-        n = min(cols - c, i1 - i)
+        n = _run(i, i1, cols, &r, &c)
         xp = &x[r, c]
         yp = &y[r, c]
         kp = keep + (i - i0)
         if sx == 1 and sy == 1 and keep == NULL:
             for k in range(n):
-                yp[k] = _kept(xp[k], scale)
+                yp[k] = _affine(xp[k], scale, shift)
         elif sx == 1 and sy == 1:
-            for k in range(n):  # load and multiply always, then select: this vectorises
-                v = _kept(xp[k], scale)
-                yp[k] = v if kp[k] else 0
+            for k in range(n):  # load and compute always, then select: this vectorises
+                v = _affine(xp[k], scale, shift)
+                yp[k] = v if kp[k] else f
         else:
             for k in range(n):
-                yp[k * sy] = _kept(xp[k * sx], scale) if keep == NULL or kp[k] else 0
+                yp[k * sy] = _affine(xp[k * sx], scale, shift) if keep == NULL or kp[k] else f
         i += n
 
 
@@ -131,15 +190,26 @@ cdef void _mask_tile(uint8_t *bits, int64_t n, uint64_t seed, uint64_t offset,
     _pack(keep, bits + i0 // 8, i1 - i0)
 
 
-cdef void _forward_tile(const real[:, :] x, real[:, :] y, uint8_t *bits, uint64_t seed,
-                        uint64_t pos0, uint64_t row_step, uint64_t threshold, double scale,
+cdef void _forward_tile(const real[:, :] x, real[:, :, :] y, uint8_t[:, ::1] bits, uint64_t seed,
+                        uint64_t pos0, uint64_t row_step, uint64_t sample_step,
+                        uint64_t threshold, double scale, double shift, double fill,
                         int64_t i0) noexcept nogil:
     cdef uint8_t keep[TILE]
+    cdef int64_t s, i1 = min(i0 + TILE, x.shape[0] * x.shape[1])
+    for s in range(y.shape[0]):  # every sample while this tile of x sits in L1
+        _draw_keep(keep, seed, pos0 + <uint64_t>s * sample_step, row_step, x.shape[1],
+                   threshold, i0, i1)
+        _affine_tile(x, y[s], keep, scale, shift, fill, i0, i1)
+        if bits.shape[0]:
+            _pack(keep, &bits[s, i0 // 8], i1 - i0)
+
+
+cdef void _apply_tile(const real[:, :] x, const uint8_t[:, :] keep, real[:, :] y, double scale,
+                      double shift, double fill, int64_t i0) noexcept nogil:
+    cdef uint8_t flags[TILE]
     cdef int64_t i1 = min(i0 + TILE, x.shape[0] * x.shape[1])
-    _draw_keep(keep, seed, pos0, row_step, x.shape[1], threshold, i0, i1)
-    _apply(x, y, keep, scale, i0, i1)
-    if bits != NULL:
-        _pack(keep, bits + i0 // 8, i1 - i0)
+    _gather(keep, flags, i0, i1)
+    _affine_tile(x, y, flags, scale, shift, fill, i0, i1)
 
 
 cdef void _backward_tile(const real[:, :] g, real[:, :] out, const uint8_t *bits, double scale,
@@ -147,13 +217,67 @@ cdef void _backward_tile(const real[:, :] g, real[:, :] out, const uint8_t *bits
     cdef uint8_t keep[TILE]
     cdef int64_t i1 = min(i0 + TILE, g.shape[0] * g.shape[1])
     _unpack(bits + i0 // 8, keep, i1 - i0)
-    _apply(g, out, keep, scale, i0, i1)
+    _affine_tile(g, out, keep, scale, FD_IDENTITY, 0.0, i0, i1)
+
+
+cdef void _gaussian_tile(const real[:, :] x, real[:, :] y, uint64_t seed, uint64_t pos0,
+                         uint64_t row_step, double sigma, int64_t i0) noexcept nogil:
+    """y = x * f, f = 1 + sigma * z in float64 rounded to the compute precision."""
+    cdef double z[TILE + NORMAL_SCRATCH]
+    cdef int64_t cols = x.shape[1], i = i0, i1 = min(i0 + TILE, x.shape[0] * cols), r, c, n, k
+    cdef int64_t sx = _step(x), sy = _step(y)
+    cdef const real *xp
+    cdef real *yp
+    cdef int skip
+    while i < i1:
+        n = _run(i, i1, cols, &r, &c)
+        skip = fd_normal(z, pos0 + <uint64_t>r * row_step + <uint64_t>c, n, seed)
+        xp = &x[r, c]
+        yp = &y[r, c]
+        for k in range(n):
+            yp[k * sy] = _affine(xp[k * sx], 1.0 + sigma * z[skip + k], FD_IDENTITY)
+        i += n
+
+
+cdef void _add_tile(const real[:, :] x, const real[:, :] bias, const real[:, :] res,
+                    real[:, :] y, uint8_t *bits, uint64_t seed, uint64_t pos0, uint64_t row_step,
+                    uint64_t threshold, double scale, int64_t i0) noexcept nogil:
+    """y = keep ? res + (x + bias) * scale : res, a dropped element res's bits as they are."""
+    cdef uint8_t keep[TILE]
+    cdef int64_t cols = x.shape[1], i = i0, i1 = min(i0 + TILE, x.shape[0] * cols), r, c, n, k
+    cdef int64_t sx = _step(x), sb = _step(bias), sr = _step(res), sy = _step(y)
+    cdef const real *xp
+    cdef const real *bp
+    cdef const real *rp
+    cdef real *yp
+    cdef real v, rv
+    cdef const uint8_t *kp
+    _draw_keep(keep, seed, pos0, row_step, cols, threshold, i0, i1)
+    while i < i1:
+        n = _run(i, i1, cols, &r, &c)
+        xp = &x[r, c]
+        bp = &bias[r, c]
+        rp = &res[r, c]
+        yp = &y[r, c]
+        kp = keep + (i - i0)
+        if sx == 1 and sr == 1 and sy == 1:
+            for k in range(n):  # compute always, then select: this vectorises
+                rv = rp[k]
+                v = _biased(xp[k], bp[k * sb], rv, scale)
+                yp[k] = v if kp[k] else rv
+        else:
+            for k in range(n):
+                rv = rp[k * sr]
+                yp[k * sy] = _biased(xp[k * sx], bp[k * sb], rv, scale) if kp[k] else rv
+        i += n
+    if bits != NULL:
+        _pack(keep, bits + i0 // 8, i1 - i0)
 
 
 cdef void _scale(const real[:, :] x, real[:, :] y, double factor, int n_threads) noexcept nogil:
     cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
     for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
-        _apply(x, y, NULL, factor, t * TILE, min(t * TILE + TILE, n))
+        _affine_tile(x, y, NULL, factor, FD_IDENTITY, 0.0, t * TILE, min(t * TILE + TILE, n))
 
 
 # One tile per prange step; each tile keeps its flags on its own thread's stack. No more
@@ -165,13 +289,20 @@ cdef void _mask(uint8_t[::1] bits, int64_t n, uint64_t seed, uint64_t offset, ui
         _mask_tile(&bits[0], n, seed, offset, threshold, t * TILE)
 
 
-cdef void _forward(const real[:, :] x, real[:, :] y, uint8_t[::1] bits, uint64_t seed,
-                   uint64_t pos0, uint64_t row_step, uint64_t threshold, double scale,
-                   int n_threads) noexcept nogil:
+cdef void _forward(const real[:, :] x, real[:, :, :] y, uint8_t[:, ::1] bits, uint64_t seed,
+                   uint64_t pos0, uint64_t row_step, uint64_t sample_step, uint64_t threshold,
+                   double scale, double shift, double fill, int n_threads) noexcept nogil:
     cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
-    cdef uint8_t *bp = &bits[0] if bits.shape[0] else NULL
     for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
-        _forward_tile(x, y, bp, seed, pos0, row_step, threshold, scale, t * TILE)
+        _forward_tile(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift,
+                      fill, t * TILE)
+
+
+cdef void _apply(const real[:, :] x, const uint8_t[:, :] keep, real[:, :] y, double scale,
+                 double shift, double fill, int n_threads) noexcept nogil:
+    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
+    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
+        _apply_tile(x, keep, y, scale, shift, fill, t * TILE)
 
 
 cdef void _backward(const real[:, :] g, real[:, :] out, const uint8_t[::1] bits, double scale,
@@ -181,21 +312,54 @@ cdef void _backward(const real[:, :] g, real[:, :] out, const uint8_t[::1] bits,
         _backward_tile(g, out, &bits[0], scale, t * TILE)
 
 
+cdef void _gaussian(const real[:, :] x, real[:, :] y, uint64_t seed, uint64_t pos0,
+                    uint64_t row_step, double sigma, int n_threads) noexcept nogil:
+    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
+    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
+        _gaussian_tile(x, y, seed, pos0, row_step, sigma, t * TILE)
+
+
+cdef void _add(const real[:, :] x, const real[:, :] bias, const real[:, :] res, real[:, :] y,
+               uint8_t[::1] bits, uint64_t seed, uint64_t pos0, uint64_t row_step,
+               uint64_t threshold, double scale, int n_threads) noexcept nogil:
+    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
+    cdef uint8_t *bp = &bits[0] if bits.shape[0] else NULL
+    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
+        _add_tile(x, bias, res, y, bp, seed, pos0, row_step, threshold, scale, t * TILE)
+
+
 def mask(bits, n, seed, offset, threshold, n_threads):
     """Write the packed keep-mask of positions ``offset + i``, ``0 <= i < n``, into ``bits``."""
     _mask(bits, n, seed, offset, threshold, n_threads)
 
 
-def forward(x, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
-    """``y = keep ? x * scale : +0.0``, drawing ``keep`` from the stream; pack it into ``bits``."""
+def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill,
+            n_threads):
+    """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
+    ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
+    Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
     kind = x.dtype.char
     if kind == "f":
-        _forward[float](x, y, bits, seed, pos0, row_step, threshold, scale, n_threads)
+        _forward[float](x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift,
+                        fill, n_threads)
     elif kind == "d":
-        _forward[double](x, y, bits, seed, pos0, row_step, threshold, scale, n_threads)
+        _forward[double](x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift,
+                         fill, n_threads)
     else:
         _forward[uint16_t](x.view(np.uint16), y.view(np.uint16), bits, seed, pos0, row_step,
-                           threshold, scale, n_threads)
+                           sample_step, threshold, scale, shift, fill, n_threads)
+
+
+def apply(x, keep, y, scale, shift, fill, n_threads):
+    """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
+    kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
+    kind = x.dtype.char
+    if kind == "f":
+        _apply[float](x, keep, y, scale, shift, fill, n_threads)
+    elif kind == "d":
+        _apply[double](x, keep, y, scale, shift, fill, n_threads)
+    else:
+        _apply[uint16_t](x.view(np.uint16), keep, y.view(np.uint16), scale, shift, fill, n_threads)
 
 
 def backward(g, out, bits, scale, n_threads):
@@ -218,6 +382,34 @@ def scale(x, y, factor, n_threads):
         _scale[double](x, y, factor, n_threads)
     else:
         _scale[uint16_t](x.view(np.uint16), y.view(np.uint16), factor, n_threads)
+
+
+def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
+    """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
+    compute precision, ``z`` the standard normal at each element's stream position."""
+    kind = x.dtype.char
+    if kind == "f":
+        _gaussian[float](x, y, seed, pos0, row_step, sigma, n_threads)
+    elif kind == "d":
+        _gaussian[double](x, y, seed, pos0, row_step, sigma, n_threads)
+    else:
+        _gaussian[uint16_t](x.view(np.uint16), y.view(np.uint16), seed, pos0, row_step, sigma,
+                            n_threads)
+
+
+def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
+    """``y = keep ? residual + (x + bias) * scale : residual``: fused bias-dropout-add.
+
+    A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
+    """
+    kind = x.dtype.char
+    if kind == "f":
+        _add[float](x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads)
+    elif kind == "d":
+        _add[double](x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads)
+    else:
+        _add[uint16_t](x.view(np.uint16), bias.view(np.uint16), residual.view(np.uint16),
+                       y.view(np.uint16), bits, seed, pos0, row_step, threshold, scale, n_threads)
 
 
 def philox4x32(counter, key):

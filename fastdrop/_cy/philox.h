@@ -1,12 +1,15 @@
-/* Philox4x32-10 and the contract's stream positions, for the Cython backend.
+/* Philox4x32-10, the contract's stream positions and its normal transform, for the
+ * Cython backend.
  *
  * Mirrors fastdrop/_numpy/philox.py (the specification) and fastdrop/_numba/philox.py.
  * Position j draws output word j & 3 of the block counter (lo32(j >> 2), hi32(j >> 2),
- * purpose, 0) under the key (lo32(seed), hi32(seed)).
+ * purpose, 0) under the key (lo32(seed), hi32(seed)). The numbers are those of
+ * fastdrop/_stream.py, spelt as C hexadecimal literals.
  */
 #ifndef FASTDROP_PHILOX_H
 #define FASTDROP_PHILOX_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -15,6 +18,10 @@
 #define FD_W0 0x9E3779B9u
 #define FD_W1 0xBB67AE85u
 #define FD_BLOCK_MASK ((((uint64_t)1) << 62) - 1)
+
+/* Counter word 2: which kind of draw a position feeds. */
+#define FD_BERNOULLI 0u
+#define FD_GAUSSIAN 1u
 
 /* Counters run through Philox side by side: each round runs on FD_LANES independent
  * counters at once, which the compiler turns into SIMD multiplies (vpmuludq). */
@@ -60,17 +67,34 @@ static void fd_philox(uint32_t *out, const uint32_t *counter, const uint32_t *ke
     }
 }
 
-/* Keep flags for positions [pos, pos + n):
- *     flags[(pos & 3) + k] = draw(pos + k) >= threshold,  0 <= k < n.
- * Returns pos & 3. flags holds at least n + 4 * FD_LANES bytes; the extra ones are scratch.
- * On x86-64 Linux it is compiled for AVX-512, AVX2 and the baseline and picked at load
- * time; the work is all integer, so every version gives the same flags. */
+/* Load the counters of blocks block, block + 1, ..., block + FD_LANES - 1 and the key. */
+static inline void fd_load(fd_lanes *s, uint64_t block, uint64_t seed, uint32_t purpose)
+{
+    for (int l = 0; l < FD_LANES; l++) {
+        uint64_t b = (block + (uint64_t)l) & FD_BLOCK_MASK;
+        s->c[0][l] = (uint32_t)b;
+        s->c[1][l] = (uint32_t)(b >> 32);
+        s->c[2][l] = purpose;
+        s->c[3][l] = 0;
+        s->k[0][l] = (uint32_t)seed;
+        s->k[1][l] = (uint32_t)(seed >> 32);
+    }
+}
+
+/* On x86-64 Linux fd_keep and fd_normal are compiled for AVX-512, AVX2 and the baseline
+ * and picked at load time. fd_keep's work is all integer; fd_normal's floating point is
+ * +, -, *, / and sqrt, each correctly rounded in every instruction set, and the build
+ * turns off FMA contraction (-ffp-contract=off), so every version gives the same bits. */
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
 #define FD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define FD_CLONES
 #endif
 
+/* Keep flags for positions [pos, pos + n):
+ *     flags[(pos & 3) + k] = draw(pos + k) >= threshold,  0 <= k < n.
+ * Returns pos & 3. flags holds at least n + 4 * FD_LANES bytes; the extra ones are scratch.
+ * threshold 0 keeps everything and above 2**32 - 1 nothing, without running Philox. */
 FD_CLONES
 static int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint32_t purpose,
                    uint64_t threshold)
@@ -78,26 +102,115 @@ static int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint3
     uint64_t block = pos >> 2;
     int skip = (int)(pos & 3);
     int64_t nblocks = (skip + n + 3) >> 2;
-    if (threshold > UINT32_MAX) { /* p = 1: no 32-bit draw reaches 2**32 */
-        memset(flags, 0, (size_t)(4 * nblocks));
+    if (threshold == 0 || threshold > UINT32_MAX) { /* p = 0, or no 32-bit draw reaches 2**32 */
+        memset(flags, threshold == 0, (size_t)(4 * nblocks));
         return skip;
     }
     uint32_t t = (uint32_t)threshold;
     fd_lanes s;
     for (int64_t q0 = 0; q0 < nblocks; q0 += FD_LANES) {
-        for (int l = 0; l < FD_LANES; l++) {
-            uint64_t b = (block + (uint64_t)(q0 + l)) & FD_BLOCK_MASK;
-            s.c[0][l] = (uint32_t)b;
-            s.c[1][l] = (uint32_t)(b >> 32);
-            s.c[2][l] = purpose;
-            s.c[3][l] = 0;
-            s.k[0][l] = (uint32_t)seed;
-            s.k[1][l] = (uint32_t)(seed >> 32);
-        }
+        fd_load(&s, block + (uint64_t)q0, seed, purpose);
         fd_philox_lanes(&s);
         uint8_t *f = flags + 4 * q0;
         for (int l = 0; l < FD_LANES; l++)
             for (int w = 0; w < 4; w++) f[4 * l + w] = s.c[w][l] >= t;
+    }
+    return skip;
+}
+
+/* The Box-Muller transform of fastdrop/_numpy/philox.py, operation for operation. */
+#define FD_LN2 0x1.62e42fefa39efp-1
+#define FD_SQRT2 0x1.6a09e667f3bcdp+0
+#define FD_PI_2M32 0x1.921fb54442d18p-31 /* pi / 2**32 */
+#define FD_MANTISSA ((((uint64_t)1) << 52) - 1)
+#define FD_ONE_BITS (((uint64_t)1023) << 52) /* the bits of 1.0 */
+
+static const double FD_LOG[11] = { /* 1 / (2k + 1) */
+    0x1p+0, 0x1.5555555555555p-2, 0x1.999999999999ap-3, 0x1.2492492492492p-3,
+    0x1.c71c71c71c71cp-4, 0x1.745d1745d1746p-4, 0x1.3b13b13b13b14p-4, 0x1.1111111111111p-4,
+    0x1.e1e1e1e1e1e1ep-5, 0x1.af286bca1af28p-5, 0x1.8618618618618p-5,
+};
+static const double FD_SIN[9] = { /* (-1)**k / (2k + 1)! */
+    0x1p+0, -0x1.5555555555555p-3, 0x1.1111111111111p-7, -0x1.a01a01a01a01ap-13,
+    0x1.71de3a556c734p-19, -0x1.ae64567f544e4p-26, 0x1.6124613a86d09p-33,
+    -0x1.ae7f3e733b81fp-41, 0x1.952c77030ad4ap-49,
+};
+static const double FD_COS[9] = { /* (-1)**k / (2k)! */
+    0x1p+0, -0x1p-1, 0x1.5555555555555p-5, -0x1.6c16c16c16c17p-10, 0x1.a01a01a01a01ap-16,
+    -0x1.27e4fb7789f5cp-22, 0x1.1eed8eff8d898p-29, -0x1.93974a8c07c9dp-37,
+    0x1.ae7f3e733b81fp-45,
+};
+
+/* sum_k c[k] * z**k by Horner's rule, highest power first. */
+static inline double fd_series(const double *c, int n, double z)
+{
+    double acc = c[n - 1];
+    for (int k = n - 2; k >= 0; k--) acc = acc * z + c[k];
+    return acc;
+}
+
+/* sqrt(-2 ln U) for U = (2u + 1) / 2**33. */
+static inline double fd_radius(uint32_t u)
+{
+    double y = 2.0 * (double)u + 1.0; /* exact: below 2**33 */
+    uint64_t bits;
+    memcpy(&bits, &y, sizeof bits);
+    int e = (int)(bits >> 52) - 1023; /* y = m * 2**e, m in [1, 2) */
+    uint64_t mbits = (bits & FD_MANTISSA) | FD_ONE_BITS;
+    double m;
+    memcpy(&m, &mbits, sizeof m);
+    int big = m > FD_SQRT2;
+    m = big ? m * 0.5 : m; /* now m in [sqrt(1/2), sqrt(2)) */
+    e += big;
+    double s = (m - 1.0) / (m + 1.0);
+    double ln_m = (2.0 * s) * fd_series(FD_LOG, 11, s * s);
+    double ln_u = (double)(e - 33) * FD_LN2 + ln_m;
+    return sqrt(-2.0 * ln_u);
+}
+
+/* cos and sin of 2 pi V for V = (2v + 1) / 2**33. */
+static inline void fd_cos_sin(uint32_t v, double *cos_t, double *sin_t)
+{
+    int64_t q = 2 * (int64_t)v + 1; /* theta = pi * q / 2**32 = k * pi/2 + a */
+    int64_t k = (q + (1 << 30)) >> 31;
+    double a = (double)(int32_t)(q - (k << 31)) * FD_PI_2M32; /* exact integer, |a| <= pi/4 */
+    double a2 = a * a;
+    double sin_a = a * fd_series(FD_SIN, 9, a2);
+    double cos_a = fd_series(FD_COS, 9, a2);
+    /* By quadrant k & 3 = 0, 1, 2, 3: cos t = cos a, -sin a, -cos a, sin a and
+     * sin t = sin a, cos a, -sin a, -cos a. Negation is exact. */
+    int quadrant = (int)(k & 3);
+    double c = quadrant & 1 ? sin_a : cos_a;
+    double s = quadrant & 1 ? cos_a : sin_a;
+    *cos_t = (quadrant + 1) & 2 ? -c : c;
+    *sin_t = quadrant & 2 ? -s : s;
+}
+
+/* Standard normals for positions [pos, pos + n), drawn under purpose FD_GAUSSIAN:
+ *     z[(pos & 3) + k] = normal(pos + k),  0 <= k < n.
+ * Returns pos & 3. z holds at least n + 6 doubles (whole blocks); the extra ones are
+ * scratch. Words 0 and 1 of a block give its positions 0 and 1 (r cos t, r sin t), words
+ * 2 and 3 its positions 2 and 3. */
+FD_CLONES
+static int fd_normal(double *z, uint64_t pos, int64_t n, uint64_t seed)
+{
+    uint64_t block = pos >> 2;
+    int skip = (int)(pos & 3);
+    int64_t nblocks = (skip + n + 3) >> 2;
+    fd_lanes s;
+    for (int64_t q0 = 0; q0 < nblocks; q0 += FD_LANES) {
+        fd_load(&s, block + (uint64_t)q0, seed, FD_GAUSSIAN);
+        fd_philox_lanes(&s);
+        int m = nblocks - q0 < FD_LANES ? (int)(nblocks - q0) : FD_LANES;
+        double *o = z + 4 * q0;
+        for (int l = 0; l < m; l++) {
+            for (int w = 0; w < 4; w += 2) {
+                double r = fd_radius(s.c[w][l]), cos_t, sin_t;
+                fd_cos_sin(s.c[w + 1][l], &cos_t, &sin_t);
+                o[4 * l + w] = r * cos_t;
+                o[4 * l + w + 1] = r * sin_t;
+            }
+        }
     }
     return skip;
 }
