@@ -152,7 +152,15 @@ def resolve(name: str, n: int) -> tuple[str, ModuleType]:
 
 
 def get_backend() -> str:
-    """The backend name in force for this thread: ``"auto"`` or one of ``NAMES``."""
+    """The backend name in force for this thread: ``"auto"`` or one of ``NAMES``.
+
+    Examples
+    --------
+    >>> import fastdrop
+    >>> with fastdrop.use_backend("numpy"):
+    ...     fastdrop.get_backend()
+    'numpy'
+    """
     return requested(None)
 
 
@@ -167,6 +175,13 @@ def set_backend(name: str) -> None:
     ------
     ValueError
         For an unknown name, or a backend that cannot be loaded here.
+
+    Examples
+    --------
+    >>> import fastdrop
+    >>> previous = fastdrop.get_backend()
+    >>> fastdrop.set_backend("cython" if "cython" in fastdrop.available_backends() else "numpy")
+    >>> fastdrop.set_backend(previous)
     """
     global _backend_default
     _backend_default = _usable(name)
@@ -197,7 +212,15 @@ def use_backend(name: str) -> Iterator[None]:
 
 
 def get_num_threads() -> int:
-    """The number of threads a call made now from this thread would use."""
+    """The number of threads a call made now from this thread would use.
+
+    Examples
+    --------
+    >>> import fastdrop
+    >>> with fastdrop.threads(3):
+    ...     fastdrop.get_num_threads()
+    3
+    """
     scoped = _threads_scope.get()
     return _threads_default if scoped is None else scoped
 
@@ -211,6 +234,15 @@ def set_num_threads(n: int) -> None:
     ----------
     n : int
         At least 1.
+
+    Examples
+    --------
+    >>> import fastdrop
+    >>> previous = fastdrop.get_num_threads()
+    >>> fastdrop.set_num_threads(1)
+    >>> fastdrop.get_num_threads()
+    1
+    >>> fastdrop.set_num_threads(previous)
     """
     global _threads_default
     _threads_default = _check_threads(n)

@@ -8,6 +8,7 @@ the flat C index of the block's first element, telling the kernel where it is.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -17,19 +18,23 @@ Piece = tuple[list[np.ndarray], int]
 
 def views_2d(arrays: Sequence[np.ndarray], leads: Sequence[int]) -> list[np.ndarray] | None:
     """Views of ``arrays`` (shape ``lead axes + core``) as ``lead axes + (rows, cols)``, all
-    with the same ``(rows, cols)`` and C order, or None when one of them would need a copy."""
+    with the same ``(rows, cols)`` and C order, or None when every split needs a copy.
+
+    The core axes split into leading ones (collapsed into rows) and trailing ones (into
+    columns) wherever every array allows it, trying the longest rows first: a C-contiguous
+    array is one row, and a mask broadcast along trailing axes splits where it starts.
+    """
     core = arrays[0].shape[leads[0] :]
-    if len(core) <= 1 or all(a.flags.c_contiguous for a in arrays):
-        shape_2d = (1, int(np.prod(core)))
-    else:
-        shape_2d = (-1, core[-1])
-    try:
-        return [
-            a.reshape(a.shape[:lead] + shape_2d, copy=False)
-            for a, lead in zip(arrays, leads, strict=True)
-        ]
-    except ValueError:  # some axes do not collapse without a copy
-        return None
+    for d in range(max(len(core), 1)):
+        shape_2d = (math.prod(core[:d]), math.prod(core[d:]))
+        try:
+            return [
+                a.reshape(a.shape[:lead] + shape_2d, copy=False)
+                for a, lead in zip(arrays, leads, strict=True)
+            ]
+        except ValueError:  # some axes do not collapse without a copy
+            continue
+    return None
 
 
 def _blocks(arrays: Sequence[np.ndarray], leads: Sequence[int]) -> Iterator[Piece]:

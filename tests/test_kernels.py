@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import U64, offsets, seeds
+from test_agreement import assert_bits_equal
 
 import fastdrop._numpy as ref
 from fastdrop import _backends
@@ -25,7 +26,7 @@ thresholds = st.one_of(st.sampled_from([0, 1, 2**31, 2**32 - 1, 2**32]), st.inte
 reals = st.one_of(st.sampled_from([0.0, -0.0, 1.0, 2.0, 1e-3]), st.floats(-1e3, 1e3))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def kernels(fast_backend):
     return _backends.load(fast_backend)
 
@@ -59,10 +60,8 @@ def broadcast(draw, shape, dtype):
     return np.broadcast_to(base.astype(dtype), shape)
 
 
-def same(a: np.ndarray, b: np.ndarray) -> None:
-    np.testing.assert_array_equal(
-        np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8)
-    )
+def same(a: np.ndarray, b: np.ndarray, *, nan_payloads: bool = True) -> None:
+    assert_bits_equal(np.asarray(a), np.asarray(b), nan_payloads=nan_payloads)
 
 
 @given(
@@ -190,7 +189,8 @@ def test_add(kernels, data, v, seed, pos0, extra, threshold, scale, with_bits, a
         bits = np.zeros(nb, np.uint8) if with_bits else NO_BITS_1D
         mod.add(xs, bias, rs, y, bits, seed, pos0, x.shape[1] + extra, threshold, scale, n_threads)
         results.append((y, bits))
-    same(results[1][0], results[0][0])
+    # A NaN residual plus a NaN product: IEEE leaves open which NaN comes out.
+    same(results[1][0], results[0][0], nan_payloads=False)
     same(results[1][1], results[0][1])
 
 
@@ -213,5 +213,5 @@ def test_many_tiles(kernels, n_threads):
                 s = np.empty(shape, np.float32)
                 mod.add(x, x, x, s, bits[0], 9, 7, shape[1], 2**31, 2.0, n_threads)
                 out[mod] = (y, bits, g, s)
-            for a, b in zip(out[kernels], out[ref], strict=True):
-                same(a, b)
+            for a, b, exact in zip(out[kernels], out[ref], (True, True, True, False), strict=True):
+                same(a, b, nan_payloads=exact)  # add's NaN + NaN: either NaN
