@@ -10,7 +10,7 @@ import numba
 if numba.config.THREADING_LAYER == "default":
     numba.config.THREADING_LAYER = "threadsafe"
 
-from fastdrop._numba.kernels import backward, forward, mask, scale
+from fastdrop._numba.kernels import add, apply, backward, forward, gaussian, mask, scale
 from fastdrop._numba.philox import philox4x32
 
-__all__ = ["backward", "forward", "mask", "philox4x32", "scale"]
+__all__ = ["add", "apply", "backward", "forward", "gaussian", "mask", "philox4x32", "scale"]

@@ -1,21 +1,37 @@
-"""Numba kernels: ``mask``, ``forward``, ``backward`` and ``scale``.
+"""Numba kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``, ``gaussian``
+and ``add``.
 
 Same signatures and results as the reference in ``fastdrop._numpy.kernels``, and the
 same structure as ``fastdrop/_cy/kernels.pyx``: ``prange`` over tiles of ``TILE`` flat
-elements (a multiple of 8, so each tile owns whole bytes of a packed mask); each tile is
-drawn, applied and packed while it sits in L1. float16 travels as its ``uint16`` bit
-pattern and is scaled in float32 through LLVM's correctly rounded ``half`` conversions.
+elements (a multiple of 8, so each tile owns whole bytes of a packed mask); each tile's
+keep flags or normals are drawn into buffers that stay in L1, applied row segment by row
+segment, and packed. ``forward`` runs every sample over a tile before the next tile, so
+``x`` is read from memory once whatever the number of samples.
+
+Each parallel kernel is compiled once per element type, its arrays typed as of any
+layout (see ``_run``), not once per combination of layouts. A row segment whose arrays
+all have unit inner stride, the common case, is handed to the row loop as contiguous
+views, which LLVM vectorises; other segments take the same loop with strided views.
+
+Values are computed in float32 for float16 and float32 arrays and in float64 for
+float64 arrays, each operation rounded in the reference's order (no fastmath: no fused
+multiply-adds, no reassociation), then rounded once to the element type. float16
+travels as its ``uint16`` bit pattern and is converted through LLVM's correctly rounded
+``half`` conversions.
 """
 
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 
-from fastdrop._numba.philox import draw
+from fastdrop._numba.philox import draw, normals
+from fastdrop._stream import BERNOULLI
 
 TILE = 4096
+MAX_WORD = np.uint64(2**32 - 1)
 
 
 @intrinsic
@@ -34,52 +50,87 @@ def _f2h(typingctx, f):
     return types.uint16(types.float32), codegen
 
 
-def _kept(v, scale):
-    """``v * scale`` in the contract's compute precision (a typed stub for Numba)."""
+@intrinsic
+def _contiguous(typingctx, a):
+    """The 1-D array ``a``, which has unit stride, typed C-contiguous: the same array,
+    whose element addresses LLVM can then see are consecutive."""
+
+    def codegen(context, builder, signature, args):
+        return impl_ret_borrowed(context, builder, signature.return_type, args[0])
+
+    return a.copy(layout="C")(a), codegen
 
 
-@overload(_kept, inline="always")
-def _kept_impl(v, scale):
+def _compute(a, v):
+    """``v`` (an element of ``a`` or a float) in ``a``'s compute precision; None stays
+    None (a typed stub for Numba)."""
+
+
+@overload(_compute, inline="always")
+def _compute_impl(a, v):
+    if isinstance(v, types.NoneType):
+        return lambda a, v: None
+    if a.dtype == types.float64:
+        return lambda a, v: np.float64(v)
     if v == types.uint16:
-        return lambda v, scale: _f2h(_h2f(v) * np.float32(scale))
-    if v == types.float32:
-        return lambda v, scale: v * np.float32(scale)
-    return lambda v, scale: v * scale
+        return lambda a, v: _h2f(v)
+    return lambda a, v: np.float32(v)
+
+
+def _element(a, v):
+    """``v``, in ``a``'s compute precision, rounded to ``a``'s element type (a stub)."""
+
+
+@overload(_element, inline="always")
+def _element_impl(a, v):
+    if a.dtype == types.uint16:
+        return lambda a, v: _f2h(v)
+    return lambda a, v: v
+
+
+@njit(cache=True, nogil=True)
+def _unit(a):
+    """Whether the rows of the 2-D array ``a`` have unit stride."""
+    return a.strides[1] == a.itemsize
+
+
+@njit(cache=True, nogil=True)
+def _span(r, cols, i0, i1):
+    """The part of row ``r``, in rows of ``cols`` elements, with flat indices ``i0 <= i <
+    i1``: ``(c, n, j)``, its first column, its length and the place ``i - i0`` of its first
+    element in the tile that starts at ``i0``. Rows ``i0 // cols`` to ``(i1 - 1) // cols``
+    have one."""
+    start = r * cols
+    c = max(i0 - start, 0)
+    return c, min(i1 - start, cols) - c, start + c - i0
 
 
 @njit(cache=True, nogil=True)
 def _draw_keep(keep, seed, pos0, row_step, cols, threshold, i0, i1):
-    """``keep[i - i0] = draw(position of flat index i) >= threshold`` for ``i0 <= i < i1``."""
+    """``keep[i - i0] = draw(position of flat index i) >= threshold`` for ``i0 <= i < i1``.
+
+    A threshold of 0 keeps all and one above every word keeps none, without drawing.
+    """
+    if threshold == 0 or threshold > MAX_WORD:
+        keep[: i1 - i0] = np.uint8(threshold == 0)
+        return
     buf = np.empty(TILE + 8, np.uint32)
-    i = i0
-    while i < i1:
-        r, c = divmod(i, cols)
-        n = min(cols - c, i1 - i)
-        skip = draw(buf, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed, 0)
+    for r in range(i0 // cols, (i1 - 1) // cols + 1):
+        c, n, j = _span(r, cols, i0, i1)
+        skip = draw(buf, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed, BERNOULLI)
         for k in range(n):
-            keep[i - i0 + k] = np.uint64(buf[skip + k]) >= threshold
-        i += n
+            keep[j + k] = np.uint64(buf[skip + k]) >= threshold
 
 
 @njit(cache=True, nogil=True)
-def _apply(x, y, keep, scale, i0, i1):
-    """``y = keep ? x * scale : +0.0`` for flat indices ``i0 <= i < i1`` (all kept if None)."""
-    cols = x.shape[1]
-    zero = y.dtype.type(0)
-    i = i0
-    while i < i1:
-        r, c = divmod(i, cols)
-        n = min(cols - c, i1 - i)
-        xr = x[r, c : c + n]
-        yr = y[r, c : c + n]
-        if keep is None:
-            for k in range(n):
-                yr[k] = _kept(xr[k], scale)
-        else:
-            kr = keep[i - i0 : i - i0 + n]
-            for k in range(n):
-                yr[k] = _kept(xr[k], scale) if kr[k] else zero
-        i += n
+def _gather(keep, flags, i0, i1):
+    """``flags[i - i0] = keep[r, c] != 0`` for the elements ``(r, c)`` of flat indices
+    ``i0 <= i < i1`` of the 2-D ``keep``."""
+    cols = keep.shape[1]
+    for r in range(i0 // cols, (i1 - 1) // cols + 1):
+        c, n, j = _span(r, cols, i0, i1)
+        for k in range(n):
+            flags[j + k] = keep[r, c + k] != 0
 
 
 @njit(cache=True, nogil=True)
@@ -98,6 +149,132 @@ def _unpack(bits, keep, n):
         keep[i] = (bits[i >> 3] >> (i & 7)) & 1
 
 
+def _flags(keep, j, n):
+    """``keep[j : j + n]``, or None if ``keep`` is None (a typed stub for Numba)."""
+
+
+@overload(_flags, inline="always")
+def _flags_impl(keep, j, n):
+    if isinstance(keep, types.NoneType):
+        return lambda keep, j, n: None
+    return lambda keep, j, n: keep[j : j + n]
+
+
+def _kept(keep, k):
+    """Whether flag ``k`` of ``keep`` is set; always, if ``keep`` is None (a stub)."""
+
+
+@overload(_kept, inline="always")
+def _kept_impl(keep, k):
+    if isinstance(keep, types.NoneType):
+        return lambda keep, k: True
+    return lambda keep, k: keep[k] != 0
+
+
+def _shifted(v, shift):
+    """``v + shift``, or ``v`` if ``shift`` is None (a typed stub for Numba)."""
+
+
+@overload(_shifted, inline="always")
+def _shifted_impl(v, shift):
+    if isinstance(shift, types.NoneType):
+        return lambda v, shift: v
+    return lambda v, shift: v + shift
+
+
+@njit(cache=True, nogil=True)
+def _affine_row(x, y, keep, scale, shift, fill):
+    """``y = keep ? x * scale + shift : fill`` along a row segment, ``scale`` and
+    ``shift`` in the compute precision, ``fill`` an element."""
+    for k in range(x.shape[0]):
+        kept = _element(y, _shifted(_compute(y, x[k]) * scale, shift))
+        y[k] = kept if _kept(keep, k) else fill
+
+
+@njit(cache=True, nogil=True)
+def _affine(x, y, keep, scale, shift, fill, i0, i1):
+    """``y = keep ? x * scale + shift : fill`` over the flat indices ``i0 <= i < i1`` of
+    the 2-D ``x`` and ``y``, ``keep`` holding the flags of the tile that starts at ``i0``.
+
+    ``keep`` None keeps all. ``shift`` None adds nothing, which is what the reference's
+    shift of ``-0.0`` does, without an addition that LLVM cannot drop from a variable:
+    ``scale``, the speed baseline, and ``backward`` pass None.
+    """
+    sc, sh, fl = _compute(y, scale), _compute(y, shift), _element(y, _compute(y, fill))
+    unit = _unit(x) and _unit(y)
+    cols = x.shape[1]
+    for r in range(i0 // cols, (i1 - 1) // cols + 1):
+        c, n, j = _span(r, cols, i0, i1)
+        xr, yr, kr = x[r, c : c + n], y[r, c : c + n], _flags(keep, j, n)
+        if unit:
+            _affine_row(_contiguous(xr), _contiguous(yr), kr, sc, sh, fl)
+        else:
+            _affine_row(xr, yr, kr, sc, sh, fl)
+
+
+@njit(cache=True, nogil=True)
+def _noise_row(x, y, z, sigma):
+    """``y = x * f`` along a row segment, ``f = 1 + sigma * z`` rounded to the compute
+    precision."""
+    for k in range(x.shape[0]):
+        f = _compute(y, 1.0 + sigma * z[k])
+        y[k] = _element(y, _compute(y, x[k]) * f)
+
+
+@njit(cache=True, nogil=True)
+def _noise(x, y, seed, pos0, row_step, sigma, i0, i1):
+    """``_noise_row`` over the flat indices ``i0 <= i < i1`` of the 2-D ``x`` and ``y``."""
+    z = np.empty(TILE + 8, np.float64)
+    unit = _unit(x) and _unit(y)
+    cols = x.shape[1]
+    for r in range(i0 // cols, (i1 - 1) // cols + 1):
+        c, n, _ = _span(r, cols, i0, i1)
+        skip = normals(z, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed)
+        xr, yr, zr = x[r, c : c + n], y[r, c : c + n], z[skip : skip + n]
+        if unit:
+            _noise_row(_contiguous(xr), _contiguous(yr), zr, sigma)
+        else:
+            _noise_row(xr, yr, zr, sigma)
+
+
+@njit(cache=True, nogil=True)
+def _sum(a, b):
+    """``a + b``, the NaN of ``a`` winning when both are NaN as in NumPy's vectorised
+    ``add`` (x86 and ARM vector adds return their first operand's NaN): LLVM may commute
+    the operands of a ``+``, and then ``b``'s NaN would come out."""
+    s = a + b
+    return s if a == a else a + a
+
+
+@njit(cache=True, nogil=True)
+def _add_row(x, bias, residual, y, keep, scale):
+    """``y = keep ? residual + (x + bias) * scale : residual`` along a row segment, a
+    dropped element keeping ``residual``'s own bits."""
+    for k in range(x.shape[0]):
+        res = residual[k]
+        t = _sum(_compute(y, x[k]), _compute(y, bias[k]))
+        kept = _element(y, _sum(_compute(y, res), t * scale))
+        y[k] = kept if keep[k] else res
+
+
+@njit(cache=True, nogil=True)
+def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
+    """``_add_row`` over the flat indices ``i0 <= i < i1`` of the 2-D arrays, ``keep``
+    holding the flags of the tile that starts at ``i0``."""
+    sc = _compute(y, scale)
+    unit = _unit(x) and _unit(bias) and _unit(residual) and _unit(y)
+    cols = x.shape[1]
+    for r in range(i0 // cols, (i1 - 1) // cols + 1):
+        c, n, j = _span(r, cols, i0, i1)
+        row = slice(c, c + n)
+        xr, br, rr, yr = x[r, row], bias[r, row], residual[r, row], y[r, row]
+        kr = keep[j : j + n]
+        if unit:
+            _add_row(_contiguous(xr), _contiguous(br), _contiguous(rr), _contiguous(yr), kr, sc)
+        else:
+            _add_row(xr, br, rr, yr, kr, sc)
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _mask(bits, n, seed, offset, threshold):
     for t in prange((n + TILE - 1) // TILE):
@@ -109,16 +286,29 @@ def _mask(bits, n, seed, offset, threshold):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _forward(x, y, bits, seed, pos0, row_step, threshold, scale):
+def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill):
     n = x.shape[0] * x.shape[1]
     for t in prange((n + TILE - 1) // TILE):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
         keep = np.empty(TILE, np.uint8)
-        _draw_keep(keep, seed, pos0, row_step, x.shape[1], threshold, i0, i1)
-        _apply(x, y, keep, scale, i0, i1)
-        if bits.size:
-            _pack(keep, bits[i0 // 8 :], i1 - i0)
+        for s in range(y.shape[0]):  # every sample while this tile of x is in L1
+            start = pos0 + np.uint64(s) * sample_step
+            _draw_keep(keep, seed, start, row_step, x.shape[1], threshold, i0, i1)
+            _affine(x, y[s], keep, scale, shift, fill, i0, i1)
+            if bits.size:
+                _pack(keep, bits[s, i0 // 8 :], i1 - i0)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _apply(x, keep, y, scale, shift, fill):
+    n = x.shape[0] * x.shape[1]
+    for t in prange((n + TILE - 1) // TILE):
+        i0 = t * TILE
+        i1 = min(i0 + TILE, n)
+        flags = np.empty(TILE, np.uint8)
+        _gather(keep, flags, i0, i1)
+        _affine(x, y, flags, scale, shift, fill, i0, i1)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -129,7 +319,7 @@ def _backward(g, out, bits, scale):
         i1 = min(i0 + TILE, n)
         keep = np.empty(TILE, np.uint8)
         _unpack(bits[i0 // 8 :], keep, i1 - i0)
-        _apply(g, out, keep, scale, i0, i1)
+        _affine(g, out, keep, scale, None, 0.0, i0, i1)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -137,22 +327,65 @@ def _scale(x, y, factor):
     n = x.shape[0] * x.shape[1]
     for t in prange((n + TILE - 1) // TILE):
         i0 = t * TILE
-        _apply(x, y, None, factor, i0, min(i0 + TILE, n))
+        _affine(x, y, None, factor, None, 0.0, i0, min(i0 + TILE, n))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _gaussian(x, y, seed, pos0, row_step, sigma):
+    n = x.shape[0] * x.shape[1]
+    for t in prange((n + TILE - 1) // TILE):
+        i0 = t * TILE
+        _noise(x, y, seed, pos0, row_step, sigma, i0, min(i0 + TILE, n))
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale):
+    n = x.shape[0] * x.shape[1]
+    for t in prange((n + TILE - 1) // TILE):
+        i0 = t * TILE
+        i1 = min(i0 + TILE, n)
+        keep = np.empty(TILE, np.uint8)
+        _draw_keep(keep, seed, pos0, row_step, x.shape[1], threshold, i0, i1)
+        _add_tile(x, bias, residual, y, keep, scale, i0, i1)
+        if bits.size:
+            _pack(keep, bits[i0 // 8 :], i1 - i0)
 
 
 def _bits_of(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint16) if a.dtype == np.float16 else a
 
 
+def _any_layout(value):
+    """Numba's type for a kernel argument, an array taken as writable and of any layout."""
+    t = numba.typeof(value)
+    return t.copy(layout="A", readonly=False) if isinstance(t, types.Array) else t
+
+
+_compiled = {}  # (kernel, dtype of its first argument) -> compiled entry point
+
+
 def _run(kernel, n_threads: int, *args) -> None:
     """Call a parallel kernel on ``n_threads`` threads, then give the calling thread back
-    the Numba thread count it had (the user's own Numba code shares the setting)."""
+    the Numba thread count it had (the user's own Numba code shares the setting).
+
+    The kernel is compiled on first use once per dtype of its first argument, every
+    array typed as writable and of any layout, and that entry point is called directly:
+    the dispatcher would compile the kernel again for every combination of layouts and
+    read-only flags (zero-stride broadcasts) its arrays come in, some sixty in
+    ``tests/test_kernels.py`` alone. The other arguments' types follow from that dtype
+    (the wrappers convert the scalars). The entry point checks an array's item size but
+    not its number of dimensions: the callers' validated 2-D views are what it relies on.
+    """
+    key = (kernel, args[0].dtype)
+    entry = _compiled.get(key)
+    if entry is None:
+        entry = _compiled[key] = kernel.compile(tuple(_any_layout(a) for a in args))
     previous = numba.get_num_threads()
     # Numba cannot use more threads than it started with (NUMBA_NUM_THREADS). The setting
     # is made here, per calling thread: inside a jitted function it would stop caching.
     numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
     try:
-        kernel(*args)
+        entry(*args)
     finally:
         numba.set_num_threads(previous)
 
@@ -162,8 +395,12 @@ def mask(bits, n, seed, offset, threshold, n_threads):
     _run(_mask, n_threads, bits, n, np.uint64(seed), np.uint64(offset), np.uint64(threshold))
 
 
-def forward(x, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
-    """``y = keep ? x * scale : +0.0``, drawing ``keep`` from the stream; pack it into ``bits``."""
+def forward(
+    x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, n_threads
+):
+    """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
+    ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
+    Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
     _run(
         _forward,
         n_threads,
@@ -173,16 +410,61 @@ def forward(x, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
         np.uint64(seed),
         np.uint64(pos0),
         np.uint64(row_step),
+        np.uint64(sample_step),
         np.uint64(threshold),
-        scale,
+        float(scale),
+        float(shift),
+        float(fill),
     )
+
+
+def apply(x, keep, y, scale, shift, fill, n_threads):
+    """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
+    kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
+    _run(_apply, n_threads, _bits_of(x), keep, _bits_of(y), float(scale), float(shift), float(fill))
 
 
 def backward(g, out, bits, scale, n_threads):
     """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
-    _run(_backward, n_threads, _bits_of(g), _bits_of(out), bits, scale)
+    _run(_backward, n_threads, _bits_of(g), _bits_of(out), bits, float(scale))
 
 
 def scale(x, y, factor, n_threads):
     """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
-    _run(_scale, n_threads, _bits_of(x), _bits_of(y), factor)
+    _run(_scale, n_threads, _bits_of(x), _bits_of(y), float(factor))
+
+
+def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
+    """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
+    compute precision, ``z`` the standard normal at each element's stream position."""
+    _run(
+        _gaussian,
+        n_threads,
+        _bits_of(x),
+        _bits_of(y),
+        np.uint64(seed),
+        np.uint64(pos0),
+        np.uint64(row_step),
+        float(sigma),
+    )
+
+
+def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
+    """``y = keep ? residual + (x + bias) * scale : residual``: fused bias-dropout-add.
+
+    A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
+    """
+    _run(
+        _add,
+        n_threads,
+        _bits_of(x),
+        _bits_of(bias),
+        _bits_of(residual),
+        _bits_of(y),
+        bits,
+        np.uint64(seed),
+        np.uint64(pos0),
+        np.uint64(row_step),
+        np.uint64(threshold),
+        float(scale),
+    )

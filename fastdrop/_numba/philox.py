@@ -1,16 +1,40 @@
-"""Philox4x32-10 and the contract's stream positions, in Numba.
+"""Philox4x32-10, the contract's stream positions and its normal transform, in Numba.
 
-Mirrors ``fastdrop/_numpy/philox.py`` (the specification) and ``fastdrop/_cy/philox.h``.
+Mirrors ``fastdrop/_numpy/philox.py`` (the specification) and ``fastdrop/_cy/philox.h``:
+the same numbers, from ``fastdrop._stream``, and the normal transform's operations in the
+same order, each rounded in double precision (no fastmath, so no fused multiply-adds).
 """
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
-M0 = np.uint64(0xD2511F53)
-M1 = np.uint64(0xCD9E8D57)
-W0 = np.uint32(0x9E3779B9)
-W1 = np.uint32(0xBB67AE85)
-BLOCK_MASK = np.uint64((1 << 62) - 1)
+from fastdrop import _stream
+
+M0 = np.uint64(_stream.M0)
+M1 = np.uint64(_stream.M1)
+W0 = np.uint32(_stream.W0)
+W1 = np.uint32(_stream.W1)
+BLOCK_MASK = np.uint64((1 << 62) - 1)  # blocks of positions mod 2**64
+MANTISSA = np.uint64((1 << 52) - 1)
+ONE_BITS = np.uint64(1023 << 52)  # the bits of 1.0
+
+
+@intrinsic
+def _f64_bits(typingctx, f):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.uint64(types.float64), codegen
+
+
+@intrinsic
+def _bits_f64(typingctx, b):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.uint64), codegen
 
 
 @njit(cache=True, nogil=True)
@@ -32,6 +56,22 @@ def philox_block(c0, c1, c2, c3, k0, k1):
 
 
 @njit(cache=True, nogil=True)
+def _block_words(block, seed, purpose):
+    """The four words of stream block ``block`` (mod 2**62): counter
+    ``(lo32(block), hi32(block), purpose, 0)``, key ``(lo32(seed), hi32(seed))``."""
+    b = block & BLOCK_MASK
+    high = np.uint64(32)
+    return philox_block(
+        np.uint32(b),
+        np.uint32(b >> high),
+        np.uint32(purpose),
+        np.uint32(0),
+        np.uint32(seed),
+        np.uint32(seed >> high),
+    )
+
+
+@njit(cache=True, nogil=True)
 def draw(buf, pos, n, seed, purpose):
     """Fill ``buf`` with the words of every block covering positions ``[pos, pos + n)``.
 
@@ -40,15 +80,78 @@ def draw(buf, pos, n, seed, purpose):
     """
     block = pos >> np.uint64(2)
     skip = np.int64(pos & np.uint64(3))
-    k0 = np.uint32(seed)
-    k1 = np.uint32(seed >> np.uint64(32))
-    zero = np.uint32(0)
     for q in range((skip + n + 3) >> 2):
-        b = (block + np.uint64(q)) & BLOCK_MASK
-        w = philox_block(
-            np.uint32(b), np.uint32(b >> np.uint64(32)), np.uint32(purpose), zero, k0, k1
-        )
+        w = _block_words(block + np.uint64(q), seed, purpose)
         buf[4 * q], buf[4 * q + 1], buf[4 * q + 2], buf[4 * q + 3] = w
+    return skip
+
+
+@njit(cache=True, nogil=True)
+def _series(coeffs, z):
+    """``sum_k coeffs[k] * z**k`` by Horner's rule, highest power first."""
+    acc = coeffs[-1]
+    for k in range(len(coeffs) - 2, -1, -1):
+        acc = acc * z + coeffs[k]
+    return acc
+
+
+@njit(cache=True, nogil=True)
+def _radius(u):
+    """``sqrt(-2 ln U)`` for ``U = (2u + 1) / 2**33``, in ``(0, 1)``."""
+    bits = _f64_bits(np.float64(2 * np.int64(u) + 1))  # exact: below 2**33
+    e = np.int64(bits >> np.uint64(52)) - 1023  # 2u + 1 = m * 2**e, m in [1, 2)
+    m = _bits_f64((bits & MANTISSA) | ONE_BITS)
+    big = m > _stream.SQRT2
+    m = m * 0.5 if big else m  # now m in [sqrt(1/2), sqrt(2))
+    e = e + np.int64(big)
+    s = (m - 1.0) / (m + 1.0)
+    ln_m = (2.0 * s) * _series(_stream.LOG, s * s)
+    ln_u = np.float64(e - 33) * _stream.LN2 + ln_m
+    return np.sqrt(-2.0 * ln_u)
+
+
+@njit(cache=True, nogil=True)
+def _cos_sin(v):
+    """``cos`` and ``sin`` of ``2 pi V`` for ``V = (2v + 1) / 2**33``, in ``(0, 1)``."""
+    q = 2 * np.int64(v) + 1  # theta = pi * q / 2**32 = k * pi/2 + a
+    k = (q + (1 << 30)) >> 31
+    a = np.float64(q - (k << 31)) * _stream.PI_2M32  # exact integer, |a| <= pi/4
+    a2 = a * a
+    sin_a = a * _series(_stream.SIN, a2)
+    cos_a = _series(_stream.COS, a2)
+    quadrant = k & 3
+    if quadrant == 0:
+        return cos_a, sin_a
+    if quadrant == 1:
+        return -sin_a, cos_a
+    if quadrant == 2:
+        return -cos_a, -sin_a
+    return sin_a, -cos_a
+
+
+@njit(cache=True, nogil=True)
+def _box_muller(u, v):
+    """The normals of a block's even and odd position from its words ``u`` and ``v``."""
+    r = _radius(u)
+    cos_t, sin_t = _cos_sin(v)
+    return r * cos_t, r * sin_t
+
+
+@njit(cache=True, nogil=True)
+def normals(buf, pos, n, seed):
+    """Fill ``buf`` with the standard normals of every position of the blocks covering
+    ``[pos, pos + n)``, drawn under purpose ``GAUSSIAN``: words 0 and 1 of a block give
+    its positions 0 and 1, words 2 and 3 its positions 2 and 3.
+
+    Returns ``pos & 3``, the index in ``buf`` of the normal at ``pos``; ``buf`` holds at
+    least ``n + 6`` values.
+    """
+    block = pos >> np.uint64(2)
+    skip = np.int64(pos & np.uint64(3))
+    for q in range((skip + n + 3) >> 2):
+        u0, v0, u1, v1 = _block_words(block + np.uint64(q), seed, _stream.GAUSSIAN)
+        buf[4 * q], buf[4 * q + 1] = _box_muller(u0, v0)
+        buf[4 * q + 2], buf[4 * q + 3] = _box_muller(u1, v1)
     return skip
 
 
