@@ -622,4 +622,6 @@ def _sum_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         lead + i for i, d in enumerate(shape) if d == 1 and a.shape[lead + i] != 1
     )
     ctype = _checks.compute_dtype(a.dtype)
-    return a.sum(axis=axes, dtype=ctype, keepdims=True).reshape(shape).astype(a.dtype)
+    with np.errstate(all="ignore"):  # inf - inf is NaN, as in the kernels: no warnings
+        total = a.sum(axis=axes, dtype=ctype, keepdims=True)
+    return total.reshape(shape).astype(a.dtype)

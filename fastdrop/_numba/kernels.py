@@ -238,22 +238,13 @@ def _noise(x, y, seed, pos0, row_step, sigma, i0, i1):
 
 
 @njit(cache=True, nogil=True)
-def _sum(a, b):
-    """``a + b``, the NaN of ``a`` winning when both are NaN as in NumPy's vectorised
-    ``add`` (x86 and ARM vector adds return their first operand's NaN): LLVM may commute
-    the operands of a ``+``, and then ``b``'s NaN would come out."""
-    s = a + b
-    return s if a == a else a + a
-
-
-@njit(cache=True, nogil=True)
 def _add_row(x, bias, residual, y, keep, scale):
     """``y = keep ? residual + (x + bias) * scale : residual`` along a row segment, a
     dropped element keeping ``residual``'s own bits."""
     for k in range(x.shape[0]):
         res = residual[k]
-        t = _sum(_compute(y, x[k]), _compute(y, bias[k]))
-        kept = _element(y, _sum(_compute(y, res), t * scale))
+        t = _compute(y, x[k]) + _compute(y, bias[k])
+        kept = _element(y, _compute(y, res) + t * scale)
         y[k] = kept if keep[k] else res
 
 
