@@ -225,11 +225,12 @@ def _noise_row(x, y, z, sigma):
 def _noise(x, y, seed, pos0, row_step, sigma, i0, i1):
     """``_noise_row`` over the flat indices ``i0 <= i < i1`` of the 2-D ``x`` and ``y``."""
     z = np.empty(TILE + 8, np.float64)
+    words = np.empty(TILE + 8, np.uint32)
     unit = _unit(x) and _unit(y)
     cols = x.shape[1]
     for r in range(i0 // cols, (i1 - 1) // cols + 1):
         c, n, _ = _span(r, cols, i0, i1)
-        skip = normals(z, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed)
+        skip = normals(z, words, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed)
         xr, yr, zr = x[r, c : c + n], y[r, c : c + n], z[skip : skip + n]
         if unit:
             _noise_row(_contiguous(xr), _contiguous(yr), zr, sigma)
@@ -346,31 +347,34 @@ def _bits_of(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint16) if a.dtype == np.float16 else a
 
 
-def _any_layout(value):
-    """Numba's type for a kernel argument, an array taken as writable and of any layout."""
+def _typed(value, layout: str):
+    """Numba's type for a kernel argument; an array is taken as writable, of ``layout``."""
     t = numba.typeof(value)
-    return t.copy(layout="A", readonly=False) if isinstance(t, types.Array) else t
+    return t.copy(layout=layout, readonly=False) if isinstance(t, types.Array) else t
 
 
-_compiled = {}  # (kernel, dtype of its first argument) -> compiled entry point
+_compiled = {}  # (kernel, dtype of its first argument, layout) -> compiled entry point
 
 
 def _run(kernel, n_threads: int, *args) -> None:
     """Call a parallel kernel on ``n_threads`` threads, then give the calling thread back
     the Numba thread count it had (the user's own Numba code shares the setting).
 
-    The kernel is compiled on first use once per dtype of its first argument, every
-    array typed as writable and of any layout, and that entry point is called directly:
-    the dispatcher would compile the kernel again for every combination of layouts and
+    The kernel is compiled on first use at most twice per dtype of its first argument:
+    every array typed as C-contiguous when all of them are (the common case, and 10% to
+    2.5x faster than the general version, Gaussian noise gaining most), else every array
+    typed as of any layout; always as writable. That entry point is called directly: the
+    dispatcher would compile the kernel again for every combination of layouts and
     read-only flags (zero-stride broadcasts) its arrays come in, some sixty in
     ``tests/test_kernels.py`` alone. The other arguments' types follow from that dtype
     (the wrappers convert the scalars). The entry point checks an array's item size but
     not its number of dimensions: the callers' validated 2-D views are what it relies on.
     """
-    key = (kernel, args[0].dtype)
+    layout = "C" if all(a.flags.c_contiguous for a in args if isinstance(a, np.ndarray)) else "A"
+    key = (kernel, args[0].dtype, layout)
     entry = _compiled.get(key)
     if entry is None:
-        entry = _compiled[key] = kernel.compile(tuple(_any_layout(a) for a in args))
+        entry = _compiled[key] = kernel.compile(tuple(_typed(a, layout) for a in args))
     previous = numba.get_num_threads()
     # Numba cannot use more threads than it started with (NUMBA_NUM_THREADS). The setting
     # is made here, per calling thread: inside a jitted function it would stop caching.

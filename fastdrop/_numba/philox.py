@@ -5,10 +5,12 @@ the same numbers, from ``fastdrop._stream``, and the normal transform's operatio
 same order, each rounded in double precision (no fastmath, so no fused multiply-adds).
 """
 
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from fastdrop import _stream
 
@@ -86,72 +88,81 @@ def draw(buf, pos, n, seed, purpose):
     return skip
 
 
-@njit(cache=True, nogil=True)
 def _series(coeffs, z):
-    """``sum_k coeffs[k] * z**k`` by Horner's rule, highest power first."""
-    acc = coeffs[-1]
-    for k in range(len(coeffs) - 2, -1, -1):
-        acc = acc * z + coeffs[k]
-    return acc
+    """``sum_k coeffs[k] * z**k`` by Horner's rule, highest power first (a typed stub)."""
 
 
-@njit(cache=True, nogil=True)
+@overload(_series, inline="always")
+def _series_impl(coeffs, z):
+    # Written out term by term: a loop over the tuple would stay a loop once its trip
+    # count passes LLVM's unrolling threshold, and keep the caller's loop from vectorising.
+    steps = "".join(f"    acc = acc * z + coeffs[{k}]\n" for k in range(len(coeffs) - 2, -1, -1))
+    namespace = {}
+    exec(
+        f"def series(coeffs, z):\n    acc = coeffs[{len(coeffs) - 1}]\n{steps}    return acc\n",
+        namespace,
+    )
+    return namespace["series"]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")  # no ZeroDivisionError branch
 def _radius(u):
-    """``sqrt(-2 ln U)`` for ``U = (2u + 1) / 2**33``, in ``(0, 1)``."""
-    bits = _f64_bits(np.float64(2 * np.int64(u) + 1))  # exact: below 2**33
-    e = np.int64(bits >> np.uint64(52)) - 1023  # 2u + 1 = m * 2**e, m in [1, 2)
-    m = _bits_f64((bits & MANTISSA) | ONE_BITS)
+    """``sqrt(-2 ln U)`` for ``U = (2u + 1) / 2**33``, in ``(0, 1)``.
+
+    Written for the vectoriser: NumPy's error model (Python's checks ``m + 1`` for zero,
+    a branch), ``math.sqrt`` (``np.sqrt`` stops LLVM from vectorising the loop) and
+    exponents as doubles (AVX2 has no vector int64-to-double conversion).
+    """
+    bits = _f64_bits(np.float64(u) * 2.0 + 1.0)  # exact: below 2**33
+    m = _bits_f64((bits & MANTISSA) | ONE_BITS)  # 2u + 1 = m * 2**e, m in [1, 2)
+    e33 = np.float64(np.uint32(bits >> np.uint64(52))) - (1023.0 + 33.0)  # e - 33, exact
     big = m > _stream.SQRT2
     m = m * 0.5 if big else m  # now m in [sqrt(1/2), sqrt(2))
-    e = e + np.int64(big)
+    e33 = e33 + 1.0 if big else e33
     s = (m - 1.0) / (m + 1.0)
     ln_m = (2.0 * s) * _series(_stream.LOG, s * s)
-    ln_u = np.float64(e - 33) * _stream.LN2 + ln_m
-    return np.sqrt(-2.0 * ln_u)
+    ln_u = e33 * _stream.LN2 + ln_m
+    return math.sqrt(-2.0 * ln_u)
 
 
 @njit(cache=True, nogil=True)
 def _cos_sin(v):
     """``cos`` and ``sin`` of ``2 pi V`` for ``V = (2v + 1) / 2**33``, in ``(0, 1)``."""
-    q = 2 * np.int64(v) + 1  # theta = pi * q / 2**32 = k * pi/2 + a
-    k = (q + (1 << 30)) >> 31
-    a = np.float64(q - (k << 31)) * _stream.PI_2M32  # exact integer, |a| <= pi/4
+    # theta = pi * (2v + 1) / 2**32 = k * pi/2 + a, |a| <= pi/4, k = (v + 2**29) >> 30
+    # (0 to 4; 32-bit arithmetic wraps 4 to 0, the same quadrant, and d below to match).
+    k = np.uint32(v + np.uint32(1 << 29)) >> np.uint32(30)
+    d = np.int32(np.uint32(v - (k << np.uint32(30))))  # (2v + 1 - k * 2**31 - 1) / 2
+    a = (np.float64(d) * 2.0 + 1.0) * _stream.PI_2M32  # an exact odd integer times pi/2**32
     a2 = a * a
     sin_a = a * _series(_stream.SIN, a2)
     cos_a = _series(_stream.COS, a2)
-    quadrant = k & 3
-    if quadrant == 0:
-        return cos_a, sin_a
-    if quadrant == 1:
-        return -sin_a, cos_a
-    if quadrant == 2:
-        return -cos_a, -sin_a
-    return sin_a, -cos_a
+    # Rotate by the quadrant k & 3 with selects, not branches, so that loops vectorise:
+    # (cos a, sin a), (-sin a, cos a), (-cos a, -sin a), (sin a, -cos a).
+    quadrant = k & np.uint32(3)
+    swap = (quadrant & np.uint32(1)) == 1
+    c = sin_a if swap else cos_a
+    s = cos_a if swap else sin_a
+    cos_t = -c if quadrant == 1 or quadrant == 2 else c
+    sin_t = -s if quadrant >= 2 else s
+    return cos_t, sin_t
 
 
 @njit(cache=True, nogil=True)
-def _box_muller(u, v):
-    """The normals of a block's even and odd position from its words ``u`` and ``v``."""
-    r = _radius(u)
-    cos_t, sin_t = _cos_sin(v)
-    return r * cos_t, r * sin_t
-
-
-@njit(cache=True, nogil=True)
-def normals(buf, pos, n, seed):
+def normals(buf, words, pos, n, seed):
     """Fill ``buf`` with the standard normals of every position of the blocks covering
     ``[pos, pos + n)``, drawn under purpose ``GAUSSIAN``: words 0 and 1 of a block give
     its positions 0 and 1, words 2 and 3 its positions 2 and 3.
 
-    Returns ``pos & 3``, the index in ``buf`` of the normal at ``pos``; ``buf`` holds at
-    least ``n + 6`` values.
+    Returns ``pos & 3``, the index in ``buf`` of the normal at ``pos``; ``buf`` and the
+    scratch ``words`` (``uint32``) hold at least ``n + 6`` values. The words are drawn
+    first and transformed in a second loop, which has no branches and vectorises.
     """
-    block = pos >> np.uint64(2)
-    skip = np.int64(pos & np.uint64(3))
-    for q in range((skip + n + 3) >> 2):
-        u0, v0, u1, v1 = _block_words(block + np.uint64(q), seed, _stream.GAUSSIAN)
-        buf[4 * q], buf[4 * q + 1] = _box_muller(u0, v0)
-        buf[4 * q + 2], buf[4 * q + 3] = _box_muller(u1, v1)
+    skip = draw(words, pos, n, seed, _stream.GAUSSIAN)
+    for i in range((skip + n + 3) >> 2 << 1):  # words (u, v): r cos t, then r sin t
+        r = _radius(words[2 * i])
+        cos_t, sin_t = _cos_sin(words[2 * i + 1])
+        buf[2 * i] = r * cos_t
+        buf[2 * i + 1] = r * sin_t
     return skip
 
 
