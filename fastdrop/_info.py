@@ -17,7 +17,7 @@ import numpy as np
 
 import fastdrop
 from fastdrop import _backends
-from fastdrop.testing import BOUND, best_times, implementations
+from fastdrop.testing import BOUND, best_times, family_implementations, implementations
 
 P = 0.1
 SIZES = (1_000, 1_000_000, 10_000_000)
@@ -71,19 +71,25 @@ def report() -> str:
     return "\n".join(lines)
 
 
-def speed_table(sizes: tuple[int, ...] = SIZES, budget: float = 2.0) -> str:
+def speed_table(
+    sizes: tuple[int, ...] = SIZES, budget: float = 2.0, *, family: bool = False
+) -> str:
     """Time every implementation at each size (float32, p = 0.1): ns per element and the
-    ratio to the scale-copy bound."""
+    ratio to the scale-copy bound. ``family``: the dropout family's table instead, at
+    sizes rounded down to a multiple of 4096."""
+    table = family_implementations if family else implementations
+    if family:
+        sizes = tuple(max(4096, n - n % 4096) for n in sizes)
     lines = [
         f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of interleaved runs",
-        f"{'size':>10}  {'implementation':<24}{'ns/elem':>9}{'x bound':>9}",
+        f"{'size':>10}  {'implementation':<28}{'ns/elem':>9}{'x bound':>9}",
     ]
     for n in sizes:
         x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
-        times = best_times(implementations(x, P), budget)
+        times = best_times(table(x, P), budget)
         bound = times[BOUND]
         for name, t in times.items():
-            lines.append(f"{n:>10}  {name:<24}{t / n * 1e9:>9.3f}{t / bound:>9.2f}")
+            lines.append(f"{n:>10}  {name:<28}{t / n * 1e9:>9.3f}{t / bound:>9.2f}")
     return "\n".join(lines)
 
 
@@ -94,9 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=SIZES, metavar="N", help="array sizes to time"
     )
+    parser.add_argument(
+        "--family", action="store_true", help="time the dropout family instead of dropout"
+    )
     args = parser.parse_args(argv)
     print(report())
     if not args.no_speed:
         print()
-        print(speed_table(tuple(args.sizes)))
+        print(speed_table(tuple(args.sizes), family=args.family))
     return 0

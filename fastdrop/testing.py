@@ -101,6 +101,58 @@ def implementations(
     return rows
 
 
+SAMPLES = 8  # Monte Carlo samples in the family's speed table
+
+
+def family_implementations(
+    x: np.ndarray, p: float, *, peers: bool = True
+) -> dict[str, Callable[[], object]]:
+    """Name -> zero-argument callable, for the dropout family on ``x`` (1-D, a multiple of
+    4096 elements, viewed as ``(-1, 1024)`` rows or ``(-1, 64, 8, 8)`` feature maps).
+
+    The first entry is the same scale-copy bound as in :func:`implementations`; then
+    ``SAMPLES`` scale-copies (the write traffic of ``SAMPLES`` Monte Carlo samples),
+    fastdrop's variants with their unfused or NumPy equivalents, and PyTorch's where it
+    has one and is installed. Every fastdrop row returns a new array.
+    """
+    rows = {k: v for k, v in implementations(x, p, peers=False).items() if k == BOUND}
+    n_threads = fastdrop.get_num_threads()
+    bound = _backends.load("numba") or _backends.load("cython") or _backends.load("numpy")
+    ys = np.empty((SAMPLES, 1, x.size), x.dtype)
+    rows[f"{BOUND} x{SAMPLES}"] = lambda: [
+        bound.scale(x[None], ys[s], 2.0, n_threads) for s in range(SAMPLES)
+    ]
+    x2, maps = x.reshape(-1, 1024), x.reshape(-1, 64, 8, 8)
+    residual = np.random.default_rng(1).standard_normal(x2.shape).astype(x.dtype)
+    bias = np.zeros(1024, x.dtype)
+    sigma = np.sqrt(p / (1 - p))
+    rng = np.random.default_rng(0)
+    rows.update(
+        {
+            "dropout": lambda: fastdrop.dropout(x, p, rng=1),
+            f"dropout samples={SAMPLES}": lambda: fastdrop.dropout(x, p, rng=1, samples=SAMPLES),
+            "dropout_add": lambda: fastdrop.dropout_add(x2, residual, p, bias=bias, rng=1),
+            "r + dropout(x + b)": lambda: residual + fastdrop.dropout(x2 + bias, p, rng=1),
+            "alpha_dropout": lambda: fastdrop.alpha_dropout(x, p, rng=1),
+            "spatial_dropout": lambda: fastdrop.spatial_dropout(maps, p, rng=1),
+            "gaussian_dropout": lambda: fastdrop.gaussian_dropout(x, p, rng=1),
+            "numpy gaussian idiom": lambda: x * (1 + sigma * rng.standard_normal(x.shape)),
+        }
+    )
+    if peers:
+        try:
+            import torch
+        except ImportError:
+            return rows
+        torch.set_num_threads(n_threads)
+        xt, rt, bt = (torch.from_numpy(a) for a in (x2, residual, bias))
+        functional = torch.nn.functional
+        rows["torch r + dropout(x + b)"] = lambda: rt + functional.dropout(xt + bt, p)
+        rows["torch alpha_dropout"] = lambda: functional.alpha_dropout(xt, p, True)
+        rows["torch dropout2d"] = lambda: functional.dropout2d(torch.from_numpy(maps), p)
+    return rows
+
+
 def _peers(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
     rows: dict[str, Callable[[], object]] = {}
     try:

@@ -45,6 +45,14 @@ def test_python_m_fastdrop_reports_and_times():
     assert [row[-1] for row in rows if row[1] == "scale-copy"] == ["1.00", "1.00"]
 
 
+def test_family_speed_table():
+    out = _run(sys.executable, "-m", "fastdrop", "--family", "--sizes", "5000")
+    rows = {line.split()[1] for line in out.splitlines() if line.startswith("      4096 ")}
+    for name in ("scale-copy", "dropout_add", "alpha_dropout", "spatial_dropout"):
+        assert name in rows
+    assert any(line.split()[-1] == "1.00" for line in out.splitlines() if "scale-copy " in line)
+
+
 def test_console_script():
     script = shutil.which("fastdrop", path=str(pathlib.Path(sys.executable).parent))
     if script is None:
