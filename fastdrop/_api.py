@@ -204,7 +204,7 @@ def dropout(
     samples : int, optional
         Monte Carlo dropout: return ``(samples, *x.shape)``, sample ``s`` drawn from
         ``offset + s * m`` on (``m`` the mask's size), exactly as ``samples`` separate
-        calls would be; ``x`` is read once, not once per sample.
+        calls would be. Without ``noise_shape``, ``x`` is read once, not once per sample.
     out : ndarray, optional
         Where to write the result: the result's shape, native dtype of ``x``, writeable.
         May be ``x`` itself, for in-place dropout, but may not otherwise overlap it.
@@ -217,8 +217,9 @@ def dropout(
     Returns
     -------
     y : ndarray
-        Same shape (with a leading ``samples`` axis if asked) and dtype (native byte
-        order) as ``x``. Dropped elements are ``+0.0``, even where ``x`` is inf or NaN.
+        Same shape (with a leading ``samples`` axis if asked) and dtype as ``x``, in
+        native byte order (but ``x`` itself in eval mode with inverted scaling). Dropped
+        elements are ``+0.0``, even where ``x`` is inf or NaN.
     mask : ndarray of uint8
         Only with ``return_mask=True``.
 
@@ -404,5 +405,5 @@ def bernoulli_mask(
         call(choice, draw_masks, bits, m, seed, offset, _checks.threshold(p), n_threads)
     if packed:
         return bits[0]
-    flags = unpack(bits, drawn)[0].view(bool)
+    flags = unpack(bits, drawn).view(bool).reshape(drawn)
     return flags if noise is None else np.broadcast_to(flags, shape).copy()

@@ -135,6 +135,20 @@ def shape(value: object) -> tuple[int, ...]:
     return dims
 
 
+def noise_template(value: object) -> tuple[int | None, ...] | None:
+    """A ``noise_shape`` checked on its own, before the array it will meet is known."""
+    if value is None:
+        return None
+    if not isinstance(value, tuple | list):
+        raise TypeError(f"noise_shape must be a tuple, got {type(value).__name__}")
+    for d in value:
+        if d is not None and (isinstance(d, bool) or not isinstance(d, int | np.integer)):
+            raise TypeError(f"noise_shape entries must be integers or None, got {d!r}")
+        if d is not None and d < 0:
+            raise ValueError(f"noise_shape entries must not be negative, got {d}")
+    return tuple(value)
+
+
 def noise_shape(value: object, full: tuple[int, ...]) -> tuple[int, ...] | None:
     """The mask's shape for ``noise_shape=`` on arrays of shape ``full``, Keras-style: each
     entry is ``full``'s or 1 (None stands for ``full``'s). None when it is ``full`` itself."""
@@ -147,6 +161,8 @@ def noise_shape(value: object, full: tuple[int, ...]) -> tuple[int, ...] | None:
     dims = []
     for d, n in zip(value, full, strict=True):
         try:
+            if isinstance(d, bool):
+                raise TypeError
             d = n if d is None else operator.index(d)
         except TypeError:
             raise TypeError(f"noise_shape entries must be integers or None, got {d!r}") from None

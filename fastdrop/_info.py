@@ -17,7 +17,13 @@ import numpy as np
 
 import fastdrop
 from fastdrop import _backends
-from fastdrop.testing import BOUND, best_times, family_implementations, implementations
+from fastdrop.testing import (
+    BOUND,
+    REFERENCE_LIMIT,
+    best_times,
+    family_implementations,
+    implementations,
+)
 
 P = 0.1
 SIZES = (1_000, 1_000_000, 10_000_000)
@@ -93,6 +99,39 @@ def speed_table(
     return "\n".join(lines)
 
 
+def scaling_table(n: int, counts: tuple[int, ...], budget: float = 2.0) -> str:
+    """Dropout of ``n`` float32 elements on each backend and the scale-copy, with each
+    thread count in ``counts``, timed interleaved: ns per element and the speed-up over
+    the same row's first thread count."""
+    x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
+    y = np.empty_like(x)
+    bound = _backends.load("numba") or _backends.load("cython") or _backends.load("numpy")
+    names = [BOUND] + [f"fastdrop {b}" for b in ("auto", *_backends.available_backends())]
+    names = [name for name in names if name != "fastdrop numpy" or n <= REFERENCE_LIMIT]
+
+    def row(name: str, t: int):
+        if name == BOUND:
+            return lambda: bound.scale(x[None], y[None], 2.0, t)
+        backend = name.split()[1]
+
+        def call():
+            with fastdrop.threads(t):
+                fastdrop.dropout(x, P, rng=1, backend=backend)
+
+        return call
+
+    times = best_times({(name, t): row(name, t) for name in names for t in counts}, budget)
+    lines = [
+        f"float32, p = {P}, {n} elements; best of interleaved runs",
+        f"{'threads':>7}  {'implementation':<24}{'ns/elem':>9}{'speed-up':>10}",
+    ]
+    for name in names:
+        for t in counts:
+            speedup = times[name, counts[0]] / times[name, t]
+            lines.append(f"{t:>7}  {name:<24}{times[name, t] / n * 1e9:>9.3f}{speedup:>10.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m fastdrop`` and the ``fastdrop`` console script."""
     parser = argparse.ArgumentParser(prog="fastdrop", description=__doc__.splitlines()[0])
@@ -103,9 +142,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--family", action="store_true", help="time the dropout family instead of dropout"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        metavar="T",
+        help="instead of the speed table, a thread-scaling table at the first of --sizes",
+    )
     args = parser.parse_args(argv)
     print(report())
-    if not args.no_speed:
-        print()
+    if args.no_speed:
+        return 0
+    print()
+    if args.threads:
+        print(scaling_table(args.sizes[0], tuple(args.threads)))
+    else:
         print(speed_table(tuple(args.sizes), family=args.family))
     return 0

@@ -68,15 +68,14 @@ class Dropout:
     ) -> None:
         self.p = _checks.rate(p)
         self.scaling = _checks.scaling(scaling)
-        if noise_shape is not None and not isinstance(noise_shape, tuple | list):
-            raise TypeError(f"noise_shape must be a tuple, got {type(noise_shape).__name__}")
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.noise_shape = _checks.noise_template(noise_shape)
         _checks.rng(rng)
         self.store_mask = bool(store_mask)
         self.training = True
         self._seed = _checks.seed(rng)
         self._offset = 0
-        self._last: tuple | None = None  # (shape, training, offset, noise_shape, mask)
+        # The last call: (shape, training, offset, noise_shape, mask, p, scaling).
+        self._last: tuple | None = None
 
     @property
     def seed(self) -> int:
@@ -107,14 +106,14 @@ class Dropout:
         noise = self._noise(x.shape)
         kw = dict(scaling=self.scaling, noise_shape=noise)
         if not self.training:
-            self._last = (x.shape, False, 0, noise, None)
+            self._last = (x.shape, False, 0, noise, None, self.p, self.scaling)
             return dropout(x, self.p, training=False, **kw)
         offset = self._offset
         y = dropout(x, self.p, rng=self._seed, offset=offset, return_mask=self.store_mask, **kw)
         mask = None
         if self.store_mask:
             y, mask = y
-        self._last = (x.shape, True, offset, noise, mask)
+        self._last = (x.shape, True, offset, noise, mask, self.p, self.scaling)
         self._offset = (offset + (x.size if noise is None else math.prod(noise))) % _checks.U64
         return y
 
@@ -123,16 +122,16 @@ class Dropout:
         to its output."""
         if self._last is None:
             raise RuntimeError("backward() needs a forward call first")
-        shape, training, offset, noise, mask = self._last
+        shape, training, offset, noise, mask, p, scaling = self._last  # as the call was
         grad = _checks.array(grad, "grad")
         if grad.shape != shape:
             raise ValueError(f"grad must have the last input's shape {shape}, got {grad.shape}")
         if not training:
-            return dropout(grad, self.p, training=False, scaling=self.scaling)
-        kw = dict(scaling=self.scaling, noise_shape=noise)
+            return dropout(grad, p, training=False, scaling=scaling)
+        kw = dict(scaling=scaling, noise_shape=noise)
         if mask is not None:
-            return dropout_backward(grad, self.p, mask=mask, **kw)
-        return dropout_backward(grad, self.p, rng=self._seed, offset=offset, **kw)
+            return dropout_backward(grad, p, mask=mask, **kw)
+        return dropout_backward(grad, p, rng=self._seed, offset=offset, **kw)
 
     def __repr__(self) -> str:
         extra = "" if self.noise_shape is None else f", noise_shape={self.noise_shape}"

@@ -34,10 +34,10 @@ ALPHA_PRIME = -1.7580993408473766
 # -- structured masks ----------------------------------------------------------------------
 
 
-def _channel_noise(shape: tuple[int, ...], channel_axis: object, name: str, ndims) -> tuple:
+def _channel_noise(shape: tuple[int, ...], channel_axis: object, name: str, ndims: range):
     if len(shape) not in ndims:
         raise ValueError(
-            f"{name} expects an array of {' or '.join(map(str, ndims))} dimensions "
+            f"{name} expects an array of {ndims.start} to {ndims.stop - 1} dimensions "
             f"(batch, channels and spatial axes), got shape {shape}"
         )
     c = _checks.axis(channel_axis, len(shape), "channel_axis")
@@ -47,7 +47,7 @@ def _channel_noise(shape: tuple[int, ...], channel_axis: object, name: str, ndim
 
 
 def _spatial_noise(shape, channel_axis):
-    return _channel_noise(shape, channel_axis, "spatial_dropout", (3, 4, 5))
+    return _channel_noise(shape, channel_axis, "spatial_dropout", range(3, 6))
 
 
 def _time_noise(shape, time_axis):
@@ -306,7 +306,7 @@ def alpha_dropout_backward(
 
 
 def _feature_noise(shape, channel_axis):
-    return _channel_noise(shape, channel_axis, "feature_alpha_dropout", range(2, 33))
+    return _channel_noise(shape, channel_axis, "feature_alpha_dropout", range(2, 65))
 
 
 def feature_alpha_dropout(x, p: float = 0.5, *, channel_axis: int = 1, **options):
@@ -592,7 +592,8 @@ def dropout_add_backward(
     grad_x : ndarray
         ``grad * keep * scale``.
     grad_residual : ndarray
-        ``grad`` itself: the residual path is the identity.
+        ``grad`` itself (a copy of it when ``out`` is ``grad``): the residual path is the
+        identity.
     grad_bias : ndarray or None
         ``grad_x`` summed over the axes ``bias`` was broadcast along (in float32 for
         float16), in ``grad``'s dtype; None without a bias.
@@ -609,10 +610,12 @@ def dropout_add_backward(
     """
     grad = _checks.array(grad, "grad")
     shape = None if bias is None else _bias_shape(np.shape(bias), grad.shape)
+    # With out=grad, grad's values are overwritten: the residual's gradient keeps a copy.
+    grad_residual = grad.copy() if out is not None and np.may_share_memory(out, grad) else grad
     grad_x = dropout_backward(
         grad, p, mask=mask, rng=rng, offset=offset, scaling=scaling, out=out, backend=backend
     )
-    return grad_x, grad, None if shape is None else _sum_to(grad_x, shape)
+    return grad_x, grad_residual, None if shape is None else _sum_to(grad_x, shape)
 
 
 def _sum_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -622,6 +625,5 @@ def _sum_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         lead + i for i, d in enumerate(shape) if d == 1 and a.shape[lead + i] != 1
     )
     ctype = _checks.compute_dtype(a.dtype)
-    with np.errstate(all="ignore"):  # inf - inf is NaN, as in the kernels: no warnings
-        total = a.sum(axis=axes, dtype=ctype, keepdims=True)
-    return total.reshape(shape).astype(a.dtype)
+    with np.errstate(all="ignore"):  # inf - inf, float16 overflow: as in the kernels, silent
+        return a.sum(axis=axes, dtype=ctype, keepdims=True).reshape(shape).astype(a.dtype)

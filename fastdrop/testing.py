@@ -115,6 +115,8 @@ def family_implementations(
     fastdrop's variants with their unfused or NumPy equivalents, and PyTorch's where it
     has one and is installed. Every fastdrop row returns a new array.
     """
+    if x.ndim != 1 or x.size % 4096:
+        raise ValueError(f"x must be 1-D with a multiple of 4096 elements, got shape {x.shape}")
     rows = {k: v for k, v in implementations(x, p, peers=False).items() if k == BOUND}
     n_threads = fastdrop.get_num_threads()
     bound = _backends.load("numba") or _backends.load("cython") or _backends.load("numpy")

@@ -53,6 +53,13 @@ def test_family_speed_table():
     assert any(line.split()[-1] == "1.00" for line in out.splitlines() if "scale-copy " in line)
 
 
+def test_thread_scaling_table():
+    out = _run(sys.executable, "-m", "fastdrop", "--threads", "1", "2", "--sizes", "20000")
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("1 ", "2 "))]
+    assert {(row[0], row[1]) for row in rows} >= {("1", "scale-copy"), ("2", "fastdrop")}
+    assert all(row[-1] == "1.00" for row in rows if row[0] == "1")  # speed-up over itself
+
+
 def test_console_script():
     script = shutil.which("fastdrop", path=str(pathlib.Path(sys.executable).parent))
     if script is None:

@@ -167,7 +167,7 @@ def test_backend_settings_reject():
 
 # The family: (function, positional args after x, kwargs, exception, message fragment).
 BAD_FAMILY = [
-    (fastdrop.spatial_dropout, (0.5,), {}, ValueError, "3 or 4 or 5 dimensions"),
+    (fastdrop.spatial_dropout, (0.5,), {}, ValueError, "3 to 5 dimensions"),
     (fastdrop.spatial_dropout_backward, (0.5,), {"rng": 1}, ValueError, "dimensions"),
     (fastdrop.feature_alpha_dropout, (0.5,), {"channel_axis": 0}, ValueError, "batch axis"),
     (fastdrop.feature_alpha_dropout, (0.5,), {"channel_axis": 2}, ValueError, "out of range"),

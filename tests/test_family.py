@@ -434,3 +434,38 @@ def test_layer_train_eval_and_errors():
     with pytest.raises(TypeError):
         fastdrop.Dropout(0.5, noise_shape=3)
     assert repr(fastdrop.Dropout(0.1)) == "Dropout(p=0.1, scaling='inverted')"
+
+
+def test_dropout_add_backward_into_grad_keeps_the_residual_gradient():
+    g = np.ones((2, 4))
+    gx, gr, gb = fastdrop.dropout_add_backward(g, 0.5, bias=np.zeros(4), rng=42, out=g)
+    assert gx is g and gr is not g
+    assert_bits_equal(gr, np.ones((2, 4)))
+    assert_bits_equal(gb, gx.sum(axis=0))
+
+
+def test_layer_backward_uses_the_forward_calls_settings():
+    for store in (False, True):
+        layer = fastdrop.Dropout(0.5, rng=1, store_mask=store)
+        y = layer(np.ones(8))
+        layer.p, layer.scaling = 0.9, "classic"  # changed between forward and backward
+        assert_bits_equal(layer.backward(np.ones(8)), y)
+
+
+def test_layer_rejects_a_bad_noise_shape_when_built():
+    g = np.random.default_rng(0)
+    state = g.bit_generator.state
+    for bad, exc in [
+        ((1, "a"), TypeError),
+        (3, TypeError),
+        ((True, None), TypeError),
+        ((-1,), ValueError),
+    ]:
+        with pytest.raises(exc, match="noise_shape"):
+            fastdrop.Dropout(0.5, noise_shape=bad, rng=g)
+    assert g.bit_generator.state == state
+
+
+def test_zero_dimensional_boolean_mask_is_an_array():
+    m = fastdrop.bernoulli_mask((), 0.5, rng=1, packed=False)
+    assert isinstance(m, np.ndarray) and m.shape == () and m.dtype == bool

@@ -353,7 +353,7 @@ def _typed(value, layout: str):
     return t.copy(layout=layout, readonly=False) if isinstance(t, types.Array) else t
 
 
-_compiled = {}  # (kernel, dtype of its first argument, layout) -> compiled entry point
+_compiled = {}  # (kernel, first argument's dtype, layout, ranks) -> compiled entry point
 
 
 def _run(kernel, n_threads: int, *args) -> None:
@@ -368,10 +368,12 @@ def _run(kernel, n_threads: int, *args) -> None:
     read-only flags (zero-stride broadcasts) its arrays come in, some sixty in
     ``tests/test_kernels.py`` alone. The other arguments' types follow from that dtype
     (the wrappers convert the scalars). The entry point checks an array's item size but
-    not its number of dimensions: the callers' validated 2-D views are what it relies on.
+    not its number of dimensions, so those are part of the key: an array of the wrong
+    rank gets an entry point of its own (and a typing error) instead of a wrong one.
     """
-    layout = "C" if all(a.flags.c_contiguous for a in args if isinstance(a, np.ndarray)) else "A"
-    key = (kernel, args[0].dtype, layout)
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    layout = "C" if all(a.flags.c_contiguous for a in arrays) else "A"
+    key = (kernel, args[0].dtype, layout, tuple(a.ndim for a in arrays))
     entry = _compiled.get(key)
     if entry is None:
         entry = _compiled[key] = kernel.compile(tuple(_typed(a, layout) for a in args))
