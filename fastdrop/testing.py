@@ -170,8 +170,9 @@ def _peers(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], ob
     except ImportError:
         pass
     else:
-        xj = jax.numpy.asarray(x)
-        key = jax.random.key(0)
+        cpu = jax.devices("cpu")[0]  # where an accelerator is present, JAX would use it
+        xj = jax.device_put(x, cpu)
+        key = jax.device_put(jax.random.key(0), cpu)
         fn = jax.jit(
             lambda k, v: jax.numpy.where(jax.random.bernoulli(k, 1 - p, v.shape), v / (1 - p), 0)
         )
