@@ -220,14 +220,17 @@ def test_no_temporaries_the_size_of_the_input(backend, layout):
         lambda: fastdrop.dropout_backward(x, 0.5, mask=mask, backend=backend, out=out),
     ]
     mask = fastdrop.bernoulli_mask(x.shape, 0.5, rng=1)
+    # Small change: Python objects, and each thread's tile buffers (about 20 kB; seen
+    # on 16 threads), which do not grow with the input.
+    small = 65536 + 32768 * fastdrop.get_num_threads()
     for call in calls:
         tracemalloc.start()
         call()
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        assert peak < nbytes / 8 + 65536  # at most the packed mask, plus small change
+        assert peak < nbytes / 8 + small  # at most the packed mask
     tracemalloc.start()
     fastdrop.dropout(x, 0.5, rng=1, backend=backend)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert peak < nbytes + 65536  # the output alone
+    assert peak < nbytes + small  # the output alone
