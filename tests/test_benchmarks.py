@@ -17,6 +17,9 @@ FASTDROP_BENCH_FULL
 from __future__ import annotations
 
 import os
+import pathlib
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -85,3 +88,30 @@ def test_implementation(benchmark, case: Case, name: str) -> None:
     if name.startswith("fastdrop ") and case.expected is not None:
         bits = np.dtype(f"u{result.itemsize}")
         np.testing.assert_array_equal(result.view(bits), case.expected.view(bits))
+
+
+ASV_DIR = pathlib.Path(__file__).resolve().parent.parent / "asv_bench"
+
+
+@pytest.mark.skipif(not (ASV_DIR / "asv.conf.json").exists(), reason="run from a checkout")
+def test_asv_suite_runs_quick(tmp_path):
+    # The CI smoke step for the asv suite: every benchmark once, on the installed fastdrop
+    # (--python=same), inputs capped at 1000 elements, nothing timed or saved. HOME is a
+    # temporary folder, so asv's machine file does not land in the user's.
+    pytest.importorskip("asv")
+    env = {**os.environ, "HOME": str(tmp_path), "FASTDROP_BENCH_MAX_SIZE": "1000"}
+    asv = [sys.executable, "-m", "asv"]
+    subprocess.run(
+        [*asv, "machine", "--yes"], cwd=ASV_DIR, env=env, check=True, capture_output=True
+    )
+    result = subprocess.run(
+        [*asv, "run", "--python=same", "--quick", "--dry-run", "--launch-method=forkserver"],
+        cwd=ASV_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "failed" not in result.stdout
+    assert "dropout.Dropout.time_dropout" in result.stdout
