@@ -134,7 +134,16 @@ def scaling_table(n: int, counts: tuple[int, ...], budget: float = 2.0) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m fastdrop`` and the ``fastdrop`` console script."""
-    parser = argparse.ArgumentParser(prog="fastdrop", description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from fastdrop import _bench
+
+        return _bench.main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="fastdrop",
+        description=__doc__.splitlines()[0],
+        epilog="fastdrop bench --help: the benchmark against PyTorch, JAX and NumPy.",
+    )
     parser.add_argument("--no-speed", action="store_true", help="skip the speed table")
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=SIZES, metavar="N", help="array sizes to time"

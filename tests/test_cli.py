@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import re
 import shutil
@@ -58,6 +59,30 @@ def test_thread_scaling_table():
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("1 ", "2 "))]
     assert {(row[0], row[1]) for row in rows} >= {("1", "scale-copy"), ("2", "fastdrop")}
     assert all(row[-1] == "1.00" for row in rows if row[0] == "1")  # speed-up over itself
+
+
+def test_bench_writes_a_table_json_and_a_plot(tmp_path):
+    out_json = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "fastdrop", "bench", "--sizes", "1000", "5000"]
+    command += ["--rates", "0.1", "0.5", "--budget", "0", "--json", str(out_json)]
+    plot = tmp_path / "bench.png"
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        plot = None
+    out = _run(*command, *(["--plot", str(plot)] if plot else []))
+    assert "GB/s" in out and "x bound" in out
+    data = json.loads(out_json.read_text())
+    cases = {(r["size"], r["p"]) for r in data["records"]}
+    assert cases == {(1000, 0.1), (1000, 0.5), (5000, 0.1), (5000, 0.5)}
+    names = {r["implementation"] for r in data["records"]}
+    assert {"scale-copy", "fastdrop auto", "fastdrop cython", "numpy idiom"} <= names
+    bound = [r for r in data["records"] if r["implementation"] == "scale-copy"]
+    assert all(r["ratio_to_bound"] == 1.0 for r in bound)
+    assert all(r["gb_per_s"] > 0 for r in data["records"])
+    assert data["meta"]["threads"] >= 1
+    if plot:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_console_script():

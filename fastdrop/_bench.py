@@ -1,0 +1,141 @@
+"""``fastdrop bench``: fastdrop's backends against the installed peers, side by side.
+
+Every case (dtype, size, rate) times the implementations of
+:func:`fastdrop.testing.implementations` (the scale-copy bound, fastdrop's backends, the
+NumPy idiom, PyTorch and JAX when installed) in interleaved rounds, and reports ns per
+element, GB/s (``x`` read and ``y`` written) and the ratio to the scale-copy. Quick by
+default; ``--full`` runs the whole grid of the shared case tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+
+import numpy as np
+
+import fastdrop
+from fastdrop.testing import (
+    BENCH_RATES,
+    BENCH_SIZES,
+    BOUND,
+    DTYPES,
+    best_times,
+    implementations,
+    make_array,
+)
+
+QUICK_SIZES = (10_000, 1_000_000)
+QUICK_RATES = (0.1,)
+QUICK_DTYPES = ("float32",)
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    width = 30
+    filled = width * done // total
+    bar = "#" * filled + "." * (width - filled)
+    end = "\n" if done == total else ""
+    print(f"\r[{bar}] {done}/{total} {label:<40}", end=end, file=sys.stderr, flush=True)
+
+
+def run(
+    sizes: tuple[int, ...], rates: tuple[float, ...], dtypes: tuple[str, ...], budget: float
+) -> list[dict]:
+    """One record per (case, implementation): its best time and what follows from it."""
+    cases = [(d, n, p) for d in dtypes for n in sizes for p in rates]
+    records = []
+    for i, (dtype, n, p) in enumerate(cases):
+        _progress(i, len(cases), f"{dtype} n={n} p={p}")
+        x = make_array((n,), np.dtype(dtype).type)
+        times = best_times(implementations(x, p), budget)
+        for name, t in times.items():
+            records.append(
+                {
+                    "dtype": dtype,
+                    "size": n,
+                    "p": p,
+                    "implementation": name,
+                    "seconds": t,
+                    "ns_per_element": t / n * 1e9,
+                    "gb_per_s": 2 * x.nbytes / t / 1e9,
+                    "ratio_to_bound": t / times[BOUND],
+                }
+            )
+    _progress(len(cases), len(cases), "done")
+    return records
+
+
+def table(records: list[dict]) -> str:
+    lines = [
+        f"{'dtype':<8}{'size':>11}{'p':>6}  {'implementation':<20}"
+        f"{'ns/elem':>9}{'GB/s':>8}{'x bound':>9}"
+    ]
+    for r in records:
+        lines.append(
+            f"{r['dtype']:<8}{r['size']:>11}{r['p']:>6}  {r['implementation']:<20}"
+            f"{r['ns_per_element']:>9.3f}{r['gb_per_s']:>8.2f}{r['ratio_to_bound']:>9.2f}"
+        )
+    return "\n".join(lines)
+
+
+def plot(records: list[dict], path: str) -> None:
+    """Throughput (GB/s) against size, one line per implementation, one panel per dtype
+    and rate."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install 'fastdrop[bench]'") from None
+    panels = sorted({(r["dtype"], r["p"]) for r in records})
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    for ax, (dtype, p) in zip(axes[0], panels, strict=True):
+        rows = [r for r in records if r["dtype"] == dtype and r["p"] == p]
+        for name in dict.fromkeys(r["implementation"] for r in rows):
+            mine = [r for r in rows if r["implementation"] == name]
+            ax.plot([r["size"] for r in mine], [r["gb_per_s"] for r in mine], "o-", label=name)
+        ax.set(
+            xscale="log", xlabel="elements", ylabel="GB/s (read + write)", title=f"{dtype}, p = {p}"
+        )
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fastdrop bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--full", action="store_true", help="the whole grid of sizes, rates, dtypes"
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", metavar="N")
+    parser.add_argument("--rates", type=float, nargs="+", metavar="P")
+    parser.add_argument("--dtypes", nargs="+", choices=[np.dtype(d).name for d in DTYPES])
+    parser.add_argument("--budget", type=float, default=0.5, help="seconds of rounds per case")
+    parser.add_argument("--json", default="fastdrop-bench.json", metavar="FILE")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw throughput against size")
+    args = parser.parse_args(argv)
+    full_dtypes = tuple(np.dtype(d).name for d in DTYPES)
+    sizes = tuple(args.sizes or (BENCH_SIZES if args.full else QUICK_SIZES))
+    rates = tuple(args.rates or (BENCH_RATES if args.full else QUICK_RATES))
+    dtypes = tuple(args.dtypes or (full_dtypes if args.full else QUICK_DTYPES))
+
+    records = run(sizes, rates, dtypes, args.budget)
+    print(table(records))
+    meta = {
+        "fastdrop": fastdrop.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "threads": fastdrop.get_num_threads(),
+        "backends": fastdrop.available_backends(),
+    }
+    with open(args.json, "w") as f:
+        json.dump({"meta": meta, "records": records}, f, indent=1)
+    print(f"wrote {args.json}")
+    if args.plot:
+        plot(records, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
