@@ -25,6 +25,9 @@ def views_2d(arrays: Sequence[np.ndarray], leads: Sequence[int]) -> list[np.ndar
     array is one row, and a mask broadcast along trailing axes splits where it starts.
     """
     core = arrays[0].shape[leads[0] :]
+    if all(a.flags.c_contiguous for a in arrays):  # one row; reshape cannot copy these
+        row = (1, math.prod(core))
+        return [a.reshape(a.shape[:lead] + row) for a, lead in zip(arrays, leads, strict=True)]
     for d in range(max(len(core), 1)):
         shape_2d = (math.prod(core[:d]), math.prod(core[d:]))
         try:
@@ -45,6 +48,10 @@ def _blocks(arrays: Sequence[np.ndarray], leads: Sequence[int]) -> Iterator[Piec
         yield views, k * step
 
 
+def _nothing() -> None:
+    pass
+
+
 def prepare(
     inputs: Sequence[np.ndarray], y: np.ndarray, lead: int = 0
 ) -> tuple[Iterator[Piece] | list[Piece], bool, Callable[[], None]]:
@@ -61,7 +68,12 @@ def prepare(
     but ``y``'s do (a fresh output always does). A misaligned ``y`` is computed in an
     aligned buffer and copied back by ``finish``.
     """
-    finish: Callable[[], None] = lambda: None  # noqa: E731
+    leads = [0] * len(inputs) + [lead]
+    if y.flags.aligned and all(a.dtype.isnative and a.flags.aligned for a in inputs):
+        views = views_2d([*inputs, y], leads)  # the common case, first and fast
+        if views is not None:
+            return [(views, 0)], False, _nothing
+    finish: Callable[[], None] = _nothing
     if not y.flags.aligned:  # e.g. a packed structured field: kernels need whole-item strides
         target, y = y, np.empty(y.shape, y.dtype)
         finish = lambda: np.copyto(target, y)  # noqa: E731
@@ -77,7 +89,6 @@ def prepare(
             inputs[0] = y_core
         else:
             inputs[i] = np.ascontiguousarray(a, a.dtype.newbyteorder("="))
-    leads = [0] * len(inputs) + [lead]
     views = views_2d([*inputs, y], leads)
     if views is None and into_y and inputs[0] is not y_core:
         trial = views_2d([y_core, *inputs[1:], y], leads)
