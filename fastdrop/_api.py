@@ -46,18 +46,31 @@ def call(choice: Choice, fn, *args) -> None:
 # -- kernel orchestration ------------------------------------------------------------------
 
 
+def run_drawing(kernel, inputs, y, bits, draw, args, lead: int = 0) -> None:
+    """``kernel(*views, bits, *args(first, first view))`` over the pieces of
+    :func:`fastdrop._layout.prepare`, for kernels that draw a mask and pack it into
+    ``bits``. Blocks of an N-D ``out=`` need not start on a mask byte: then ``draw()``
+    writes the packed mask on its own first and the kernel packs none."""
+    pieces, blocked, finish = _layout.prepare(inputs, y, lead)
+    if blocked and bits.size:
+        draw()
+        bits = bits[:0]
+    for views, first in pieces:
+        kernel(*views, bits, *args(first, views[0]))
+    finish()
+
+
 def _forward(kernels, x, y, bits, seed, offset, threshold, affine, n_threads) -> None:
     """``y[s]`` (``y`` is ``(samples, *x.shape)``) from positions ``offset + s * x.size`` on;
     each sample's packed mask into ``bits[s]`` unless ``bits`` is empty."""
     n = x.size
-    pieces, blocked, finish = _layout.prepare([x], y, lead=1)
-    if blocked and bits.size:  # blocks of an N-D out= need not start on mask bytes
-        draw_masks(kernels, bits, n, seed, offset, threshold, n_threads)
-        bits = NO_BITS
-    for (x2, y2), first in pieces:
+
+    def args(first: int, x2: np.ndarray) -> tuple:
         pos = (offset + first) % U64
-        kernels.forward(x2, y2, bits, seed, pos, x2.shape[1], n, threshold, *affine, n_threads)
-    finish()
+        return seed, pos, x2.shape[1], n, threshold, *affine, n_threads
+
+    draw = lambda: draw_masks(kernels, bits, n, seed, offset, threshold, n_threads)  # noqa: E731
+    run_drawing(kernels.forward, [x], y, bits, draw, args, lead=1)
 
 
 def draw_masks(kernels, bits, m, seed, offset, threshold, n_threads) -> None:
@@ -71,6 +84,17 @@ def _broadcast_apply(kernels, x, y, flags, affine, n_threads) -> None:
     for s in range(y.shape[0]):
         keep = np.broadcast_to(flags[s], x.shape)
         _layout.run(kernels.apply, [x, keep], y[s], lambda *_: (*affine, n_threads))
+
+
+def _noise_shaped(choice, x, y, bits, noise, draw, affine, n_threads) -> None:
+    """``y[s]`` (``y`` is ``(samples, *x.shape)``) with the mask of shape ``noise`` packed
+    in ``bits[s]``, broadcast; ``draw = (seed, offset, threshold)`` draws the masks into
+    ``bits`` first, None uses them as given."""
+    m = math.prod(noise)
+    if draw is not None and m:
+        call(choice, draw_masks, bits, m, *draw, n_threads)
+    if x.size and y.shape[0]:
+        call(choice, _broadcast_apply, x, y, unpack(bits, noise), affine, n_threads)
 
 
 def unpack(bits: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -88,17 +112,15 @@ def sample(choice, x, seed, offset, threshold, affine, noise, samples, out, retu
     k = 1 if samples is None else samples
     shape = x.shape if samples is None else (k, *x.shape)
     y = np.empty(shape, _checks.native(x.dtype)) if out is None else out
-    m = x.size if noise is None else math.prod(noise)
+    m = mask_size(x, noise)
     wanted = return_mask or noise is not None
     bits = np.empty((k, (m + 7) // 8) if wanted else (0, 0), np.uint8)
     y3, n_threads = (y if samples is not None else y[None]), _backends.get_num_threads()
-    if noise is None and x.size and k:
+    if noise is not None:
+        draw = (seed, offset, threshold)
+        _noise_shaped(choice, x, y3, bits, noise, draw, affine, n_threads)
+    elif x.size and k:
         call(choice, _forward, x, y3, bits, seed, offset, threshold, affine, n_threads)
-    elif noise is not None and m and k:
-        call(choice, draw_masks, bits, m, seed, offset, threshold, n_threads)
-        if x.size:
-            flags = unpack(bits, noise)
-            call(choice, _broadcast_apply, x, y3, flags, affine, n_threads)
     if not return_mask:
         return y
     return y, (bits if samples is not None else bits[0])
@@ -111,12 +133,12 @@ def regenerate(choice, grad, threshold, scale, mask, seed, offset, noise, out):
     n_threads = _backends.get_num_threads()
     affine = (scale, IDENTITY, 0.0)
     if noise is not None:
-        m = math.prod(noise)
-        bits = np.empty((1, (m + 7) // 8), np.uint8) if mask is None else mask[None]
-        if mask is None and m:
-            call(choice, draw_masks, bits, m, seed, offset, threshold, n_threads)
-        if grad.size:
-            call(choice, _broadcast_apply, grad, y[None], unpack(bits, noise), affine, n_threads)
+        if mask is None:
+            bits = np.empty((1, (mask_size(grad, noise) + 7) // 8), np.uint8)
+            draw = (seed, offset, threshold)
+        else:
+            bits, draw = mask[None], None
+        _noise_shaped(choice, grad, y[None], bits, noise, draw, affine, n_threads)
     elif grad.size and mask is None:
         call(choice, _forward, grad, y[None], NO_BITS, seed, offset, threshold, affine, n_threads)
     elif grad.size:

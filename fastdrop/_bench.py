@@ -13,6 +13,7 @@ import argparse
 import json
 import platform
 import sys
+from collections.abc import Callable
 
 import numpy as np
 
@@ -41,15 +42,20 @@ def _progress(done: int, total: int, label: str) -> None:
 
 
 def run(
-    sizes: tuple[int, ...], rates: tuple[float, ...], dtypes: tuple[str, ...], budget: float
+    sizes: tuple[int, ...],
+    rates: tuple[float, ...],
+    dtypes: tuple[str, ...],
+    budget: float,
+    table: Callable[[np.ndarray, float], dict[str, Callable[[], object]]] = implementations,
 ) -> list[dict]:
-    """One record per (case, implementation): its best time and what follows from it."""
+    """One record per (case, implementation of ``table``): its best time and what follows
+    from it."""
     cases = [(d, n, p) for d in dtypes for n in sizes for p in rates]
     records = []
     for i, (dtype, n, p) in enumerate(cases):
         _progress(i, len(cases), f"{dtype} n={n} p={p}")
         x = make_array((n,), np.dtype(dtype).type)
-        times = best_times(implementations(x, p), budget)
+        times = best_times(table(x, p), budget)
         for name, t in times.items():
             records.append(
                 {

@@ -152,24 +152,14 @@ def noise_template(value: object) -> tuple[int | None, ...] | None:
 def noise_shape(value: object, full: tuple[int, ...]) -> tuple[int, ...] | None:
     """The mask's shape for ``noise_shape=`` on arrays of shape ``full``, Keras-style: each
     entry is ``full``'s or 1 (None stands for ``full``'s). None when it is ``full`` itself."""
+    value = noise_template(value)
     if value is None:
         return None
-    if not isinstance(value, tuple | list):
-        raise TypeError(f"noise_shape must be a tuple, got {type(value).__name__}")
     if len(value) != len(full):
-        raise ValueError(f"noise_shape {tuple(value)} must have one entry per axis of {full}")
-    dims = []
-    for d, n in zip(value, full, strict=True):
-        try:
-            if isinstance(d, bool):
-                raise TypeError
-            d = n if d is None else operator.index(d)
-        except TypeError:
-            raise TypeError(f"noise_shape entries must be integers or None, got {d!r}") from None
-        if d not in (n, 1):
-            raise ValueError(f"noise_shape {tuple(value)} must match {full} or be 1 on each axis")
-        dims.append(d)
-    dims = tuple(dims)
+        raise ValueError(f"noise_shape {value} must have one entry per axis of {full}")
+    dims = tuple(n if d is None else int(d) for d, n in zip(value, full, strict=True))
+    if any(d not in (n, 1) for d, n in zip(dims, full, strict=True)):
+        raise ValueError(f"noise_shape {value} must match {full} or be 1 on each axis")
     return None if dims == full else dims
 
 

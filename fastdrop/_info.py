@@ -16,11 +16,12 @@ import sys
 import numpy as np
 
 import fastdrop
-from fastdrop import _backends
+from fastdrop import _backends, _bench
 from fastdrop.testing import (
     BOUND,
     REFERENCE_LIMIT,
     best_times,
+    bound_kernels,
     family_implementations,
     implementations,
 )
@@ -90,12 +91,11 @@ def speed_table(
         f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of interleaved runs",
         f"{'size':>10}  {'implementation':<28}{'ns/elem':>9}{'x bound':>9}",
     ]
-    for n in sizes:
-        x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
-        times = best_times(table(x, P), budget)
-        bound = times[BOUND]
-        for name, t in times.items():
-            lines.append(f"{n:>10}  {name:<28}{t / n * 1e9:>9.3f}{t / bound:>9.2f}")
+    for r in _bench.run(sizes, (P,), ("float32",), budget, table):
+        lines.append(
+            f"{r['size']:>10}  {r['implementation']:<28}"
+            f"{r['ns_per_element']:>9.3f}{r['ratio_to_bound']:>9.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -105,7 +105,7 @@ def scaling_table(n: int, counts: tuple[int, ...], budget: float = 2.0) -> str:
     the same row's first thread count."""
     x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
     y = np.empty_like(x)
-    bound = _backends.load("numba") or _backends.load("cython") or _backends.load("numpy")
+    bound = bound_kernels()
     names = [BOUND] + [f"fastdrop {b}" for b in ("auto", *_backends.available_backends())]
     names = [name for name in names if name != "fastdrop numpy" or n <= REFERENCE_LIMIT]
 
@@ -136,8 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m fastdrop`` and the ``fastdrop`` console script."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
-        from fastdrop import _bench
-
         return _bench.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="fastdrop",

@@ -22,6 +22,7 @@ from fastdrop._api import (
     dropout_backward,
     evaluate,
     mask_size,
+    run_drawing,
     sample,
 )
 from fastdrop._checks import U64
@@ -475,14 +476,11 @@ def _bias_shape(shape: tuple[int, ...], full: tuple[int, ...]) -> tuple[int, ...
 
 
 def _add(kernels, x, bias, residual, y, bits, seed, offset, threshold, scale, n_threads) -> None:
-    pieces, blocked, finish = _layout.prepare([x, bias, residual], y)
-    if blocked and bits.size:  # blocks of an N-D out= need not start on mask bytes
-        kernels.mask(bits, x.size, seed, offset, threshold, n_threads)
-        bits = bits[:0]
-    for (x2, b2, r2, y2), first in pieces:
-        pos = (offset + first) % U64
-        kernels.add(x2, b2, r2, y2, bits, seed, pos, x2.shape[1], threshold, scale, n_threads)
-    finish()
+    def args(first: int, x2: np.ndarray) -> tuple:
+        return seed, (offset + first) % U64, x2.shape[1], threshold, scale, n_threads
+
+    draw = lambda: kernels.mask(bits, x.size, seed, offset, threshold, n_threads)  # noqa: E731
+    run_drawing(kernels.add, [x, bias, residual], y, bits, draw, args)
 
 
 def dropout_add(

@@ -71,23 +71,29 @@ def make_array(shape: tuple[int, ...], dtype: type, layout: str = "C", seed: int
     raise ValueError(f"unknown layout {layout!r}")
 
 
+def bound_kernels():
+    """The kernels of the scale-copy bound: Numba's where available (its float16
+    conversions use the CPU's own instructions), else Cython's, else the reference's."""
+    return _backends.load("numba") or _backends.load("cython") or _backends.load("numpy")
+
+
 def implementations(
     x: np.ndarray, p: float, *, peers: bool = True
 ) -> dict[str, Callable[[], object]]:
     """Name -> zero-argument callable, for every implementation to compare on ``x``.
 
     The first entry is the bound, a parallel scale-copy ``y = x * s`` with fastdrop's
-    thread count (Numba's kernel where available: its float16 conversions use the CPU's
-    own instructions), writing into a preallocated array. Then ``fastdrop <backend>`` for
-    auto and every available backend, each returning a new array like the peers do (the
-    NumPy reference only up to ``REFERENCE_LIMIT`` elements), the NumPy idiom
+    thread count (:func:`bound_kernels`), writing into a preallocated array. Then
+    ``fastdrop <backend>`` for auto and every available backend, each returning a new
+    array like the peers do (the NumPy reference only up to ``REFERENCE_LIMIT``
+    elements), the NumPy idiom
     ``x * (rng.random(x.shape) >= p) / (1 - p)``, and, if ``peers``, PyTorch and JAX when
     they are installed.
     """
     y = np.empty_like(x)
     n_threads = fastdrop.get_num_threads()
     scale = 1.0 / (1.0 - p) if p < 1 else 0.0
-    bound = _backends.load("numba") or _backends.load("cython") or _backends.load("numpy")
+    bound = bound_kernels()
     x2, y2 = x.reshape(1, -1), y.reshape(1, -1)
     rows: dict[str, Callable[[], object]] = {BOUND: lambda: bound.scale(x2, y2, scale, n_threads)}
     for name in ("auto", *_backends.available_backends()):
@@ -117,9 +123,9 @@ def family_implementations(
     """
     if x.ndim != 1 or x.size % 4096:
         raise ValueError(f"x must be 1-D with a multiple of 4096 elements, got shape {x.shape}")
-    rows = {k: v for k, v in implementations(x, p, peers=False).items() if k == BOUND}
+    rows = {BOUND: implementations(x, p, peers=False)[BOUND]}
     n_threads = fastdrop.get_num_threads()
-    bound = _backends.load("numba") or _backends.load("cython") or _backends.load("numpy")
+    bound = bound_kernels()
     ys = np.empty((SAMPLES, 1, x.size), x.dtype)
     rows[f"{BOUND} x{SAMPLES}"] = lambda: [
         bound.scale(x[None], ys[s], 2.0, n_threads) for s in range(SAMPLES)
