@@ -6,6 +6,9 @@ import pathlib
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import offsets, seeds
 
 import fastdrop
 from fastdrop import _backends
@@ -92,3 +95,32 @@ def test_mask_draws_are_the_known_answers(row, backend):
         expected = np.where(words >= threshold, 1 / (1 - p), 0.0)
         y = fastdrop.dropout(np.ones(4), p, rng=seed, offset=offset, backend=backend)
         np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.skipif("cython" not in fastdrop.available_backends(), reason="cython unavailable")
+@given(
+    seed=seeds,
+    offset=st.one_of(offsets, st.integers(2**64 - 200, 2**64 - 1)),
+    n=st.integers(0, 300),
+    p=st.sampled_from([0.1, 0.5]),
+)
+def test_cython_simd_and_portable_words_agree(seed, offset, n, p):
+    """The Cython backend draws words with AVX2 intrinsics where it can, else in portable
+    C: both give the reference's masks and normals, across the 2**64 wrap too."""
+    cy = _backends.load("cython")
+    x = np.ones(n)
+    expected = (
+        fastdrop.dropout(x, p, rng=seed, offset=offset, backend="numpy"),
+        fastdrop.gaussian_dropout(x, p, rng=seed, offset=offset, backend="numpy"),
+    )
+    try:
+        for on in (False, True):
+            cy.use_simd(on)
+            got = (
+                fastdrop.dropout(x, p, rng=seed, offset=offset, backend="cython"),
+                fastdrop.gaussian_dropout(x, p, rng=seed, offset=offset, backend="cython"),
+            )
+            for a, b in zip(got, expected):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        cy.use_simd(True)

@@ -11,6 +11,7 @@ from fastdrop._cy.kernels import (
     max_threads,
     philox4x32,
     scale,
+    use_simd,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "max_threads",
     "philox4x32",
     "scale",
+    "use_simd",
 ]

@@ -25,13 +25,13 @@ from libc.string cimport memcpy
 import numpy as np
 
 cdef extern from "philox.h" nogil:
-    enum: FD_LANES
     void fd_philox(uint32_t *out, const uint32_t *counter, const uint32_t *key, int64_t n)
     int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint32_t purpose,
                 uint64_t threshold)
     int fd_normal(double *z, uint64_t pos, int64_t n, uint64_t seed)
     float fd_h2f(uint16_t h)
     uint16_t fd_f2h(float f)
+    int fd_use_simd(int on)
 
 cdef extern from *:
     """
@@ -50,7 +50,7 @@ cdef extern from *:
 
 cdef enum:
     TILE = 4096
-    NORMAL_SCRATCH = 6  # fd_normal writes whole blocks: a run of n needs n + 6 doubles
+    SCRATCH = 6  # fd_keep and fd_normal write whole blocks: a run of n needs n + 6 values
 
 # float16 travels as its uint16 bit pattern and is computed in float32.
 ctypedef fused real:
@@ -59,6 +59,16 @@ ctypedef fused real:
     uint16_t
 
 OPENMP = bool(FD_OPENMP)
+
+
+def use_simd(on):
+    """Draw Philox words with AVX2 intrinsics (where the CPU has AVX2) if ``on``, else
+    with portable C; returns whether AVX2 is now in use. The words are the same either
+    way: the tests run both."""
+    return bool(fd_use_simd(on))
+
+
+use_simd(True)
 
 
 def max_threads():
@@ -114,7 +124,7 @@ cdef inline void _draw_keep(uint8_t *keep, uint64_t seed, uint64_t pos0, uint64_
                             int64_t cols, uint64_t threshold, int64_t i0,
                             int64_t i1) noexcept nogil:
     """keep[i - i0] = draw(position of flat index i) >= threshold, for i0 <= i < i1."""
-    cdef uint8_t flags[TILE + 4 * FD_LANES]
+    cdef uint8_t flags[TILE + SCRATCH]
     cdef int64_t i = i0, r, c, n
     cdef int skip
     while i < i1:
@@ -223,7 +233,7 @@ cdef void _backward_tile(const real[:, :] g, real[:, :] out, const uint8_t *bits
 cdef void _gaussian_tile(const real[:, :] x, real[:, :] y, uint64_t seed, uint64_t pos0,
                          uint64_t row_step, double sigma, int64_t i0) noexcept nogil:
     """y = x * f, f = 1 + sigma * z in float64 rounded to the compute precision."""
-    cdef double z[TILE + NORMAL_SCRATCH]
+    cdef double z[TILE + SCRATCH]
     cdef int64_t cols = x.shape[1], i = i0, i1 = min(i0 + TILE, x.shape[0] * cols), r, c, n, k
     cdef int64_t sx = _step(x), sy = _step(y)
     cdef const real *xp

@@ -81,6 +81,111 @@ static inline void fd_load(fd_lanes *s, uint64_t block, uint64_t seed, uint32_t 
     }
 }
 
+/* The words of blocks block, ..., block + nblocks - 1 (mod 2**62):
+ *     out[4 q + w] = word w of Philox((lo32(b), hi32(b), purpose, 0), seed), b = block + q.
+ * Portable C, which compilers vectorise only partly: every round packs and unpacks the
+ * 64-bit products. */
+static void fd_words_portable(uint32_t *out, uint64_t block, int64_t nblocks, uint64_t seed,
+                              uint32_t purpose)
+{
+    fd_lanes s;
+    for (int64_t q0 = 0; q0 < nblocks; q0 += FD_LANES) {
+        int64_t m = nblocks - q0 < FD_LANES ? nblocks - q0 : FD_LANES;
+        fd_load(&s, block + (uint64_t)q0, seed, purpose);
+        fd_philox_lanes(&s);
+        for (int64_t l = 0; l < m; l++)
+            for (int w = 0; w < 4; w++) out[4 * (q0 + l) + w] = s.c[w][l];
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FD_AVX2_BLOCKS 8 /* blocks a step of fd_words_avx2 draws: two vectors of four */
+
+/* fd_words_portable for a multiple of FD_AVX2_BLOCKS blocks, with AVX2 intrinsics. Each
+ * 32-bit word lives in the low half of a 64-bit lane, so vpmuludq gives the whole 64-bit
+ * product of a round in one instruction with no packing. The high halves collect junk
+ * (products, XORs), which vpmuludq ignores; only the low halves are stored. */
+__attribute__((target("avx2")))
+static void fd_words_avx2(uint32_t *out, uint64_t block, int64_t nblocks, uint64_t seed,
+                          uint32_t purpose)
+{
+    const __m256i m0 = _mm256_set1_epi64x(FD_M0), m1 = _mm256_set1_epi64x(FD_M1);
+    const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
+    const __m256i block_mask = _mm256_set1_epi64x((int64_t)FD_BLOCK_MASK);
+    __m256i k0[10], k1[10];
+    for (int r = 0; r < 10; r++) {
+        k0[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)seed + (uint32_t)r * FD_W0));
+        k1[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * FD_W1));
+    }
+    for (int64_t q = 0; q < nblocks; q += FD_AVX2_BLOCKS) {
+        __m256i c[4][2];
+        for (int u = 0; u < 2; u++) {
+            __m256i b = _mm256_set1_epi64x((int64_t)(block + (uint64_t)(q + 4 * u)));
+            b = _mm256_and_si256(_mm256_add_epi64(b, lane), block_mask);
+            c[0][u] = b; /* the high half is junk to vpmuludq */
+            c[1][u] = _mm256_srli_epi64(b, 32);
+            c[2][u] = _mm256_set1_epi64x(purpose);
+            c[3][u] = _mm256_setzero_si256();
+        }
+        for (int r = 0; r < 10; r++) {
+            for (int u = 0; u < 2; u++) {
+                __m256i p0 = _mm256_mul_epu32(c[0][u], m0), p1 = _mm256_mul_epu32(c[2][u], m1);
+                c[0][u] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c[1][u]),
+                                           k0[r]);
+                c[2][u] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c[3][u]),
+                                           k1[r]);
+                c[1][u] = p1;
+                c[3][u] = p0;
+            }
+        }
+        for (int u = 0; u < 2; u++) {
+            /* Lane l holds block q + 4u + l. Gather each block's four low halves. */
+            __m256i w01 = _mm256_blend_epi32(c[0][u], _mm256_slli_epi64(c[1][u], 32), 0xAA);
+            __m256i w23 = _mm256_blend_epi32(c[2][u], _mm256_slli_epi64(c[3][u], 32), 0xAA);
+            __m256i even = _mm256_unpacklo_epi64(w01, w23); /* blocks 0 and 2 */
+            __m256i odd = _mm256_unpackhi_epi64(w01, w23);  /* blocks 1 and 3 */
+            uint32_t *o = out + 4 * (q + 4 * u);
+            _mm256_storeu_si256((__m256i *)o, _mm256_permute2x128_si256(even, odd, 0x20));
+            _mm256_storeu_si256((__m256i *)(o + 8), _mm256_permute2x128_si256(even, odd, 0x31));
+        }
+    }
+}
+
+static int fd_avx2 = 0; /* whether fd_words takes fd_words_avx2: see fd_use_simd */
+
+/* Take the AVX2 words where the CPU has AVX2 and on is nonzero; returns whether it does. */
+static int fd_use_simd(int on)
+{
+    __builtin_cpu_init();
+    fd_avx2 = on && __builtin_cpu_supports("avx2");
+    return fd_avx2;
+}
+#else
+static int fd_use_simd(int on)
+{
+    (void)on;
+    return 0;
+}
+#endif
+
+/* fd_words_portable's words, the bulk of them through fd_words_avx2 where enabled. */
+static inline void fd_words(uint32_t *out, uint64_t block, int64_t nblocks, uint64_t seed,
+                            uint32_t purpose)
+{
+    int64_t done = 0;
+#ifdef FD_AVX2_BLOCKS
+    if (fd_avx2) {
+        done = nblocks - nblocks % FD_AVX2_BLOCKS;
+        fd_words_avx2(out, block, done, seed, purpose);
+    }
+#endif
+    fd_words_portable(out + 4 * done, block + (uint64_t)done, nblocks - done, seed, purpose);
+}
+
+/* Blocks drawn at a time into a buffer on the stack: 4 KiB of words. */
+#define FD_CHUNK 256
+
 /* On x86-64 Linux fd_keep and fd_normal are compiled for AVX-512, AVX2 and the baseline
  * and picked at load time. fd_keep's work is all integer; fd_normal's floating point is
  * +, -, *, / and sqrt, each correctly rounded in every instruction set, and the build
@@ -93,8 +198,9 @@ static inline void fd_load(fd_lanes *s, uint64_t block, uint64_t seed, uint32_t 
 
 /* Keep flags for positions [pos, pos + n):
  *     flags[(pos & 3) + k] = draw(pos + k) >= threshold,  0 <= k < n.
- * Returns pos & 3. flags holds at least n + 4 * FD_LANES bytes; the extra ones are scratch.
- * threshold 0 keeps everything and above 2**32 - 1 nothing, without running Philox. */
+ * Returns pos & 3. flags holds at least n + 6 bytes (whole blocks); the extra ones are
+ * scratch. threshold 0 keeps everything and above 2**32 - 1 nothing, without running
+ * Philox. */
 FD_CLONES
 static int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint32_t purpose,
                    uint64_t threshold)
@@ -106,14 +212,12 @@ static int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint3
         memset(flags, threshold == 0, (size_t)(4 * nblocks));
         return skip;
     }
-    uint32_t t = (uint32_t)threshold;
-    fd_lanes s;
-    for (int64_t q0 = 0; q0 < nblocks; q0 += FD_LANES) {
-        fd_load(&s, block + (uint64_t)q0, seed, purpose);
-        fd_philox_lanes(&s);
+    uint32_t t = (uint32_t)threshold, words[4 * FD_CHUNK];
+    for (int64_t q0 = 0; q0 < nblocks; q0 += FD_CHUNK) {
+        int64_t m = nblocks - q0 < FD_CHUNK ? nblocks - q0 : FD_CHUNK;
+        fd_words(words, block + (uint64_t)q0, m, seed, purpose);
         uint8_t *f = flags + 4 * q0;
-        for (int l = 0; l < FD_LANES; l++)
-            for (int w = 0; w < 4; w++) f[4 * l + w] = s.c[w][l] >= t;
+        for (int64_t i = 0; i < 4 * m; i++) f[i] = words[i] >= t;
     }
     return skip;
 }
@@ -197,19 +301,16 @@ static int fd_normal(double *z, uint64_t pos, int64_t n, uint64_t seed)
     uint64_t block = pos >> 2;
     int skip = (int)(pos & 3);
     int64_t nblocks = (skip + n + 3) >> 2;
-    fd_lanes s;
-    for (int64_t q0 = 0; q0 < nblocks; q0 += FD_LANES) {
-        fd_load(&s, block + (uint64_t)q0, seed, FD_GAUSSIAN);
-        fd_philox_lanes(&s);
-        int m = nblocks - q0 < FD_LANES ? (int)(nblocks - q0) : FD_LANES;
+    uint32_t words[4 * FD_CHUNK];
+    for (int64_t q0 = 0; q0 < nblocks; q0 += FD_CHUNK) {
+        int64_t m = nblocks - q0 < FD_CHUNK ? nblocks - q0 : FD_CHUNK;
+        fd_words(words, block + (uint64_t)q0, m, seed, FD_GAUSSIAN);
         double *o = z + 4 * q0;
-        for (int l = 0; l < m; l++) {
-            for (int w = 0; w < 4; w += 2) {
-                double r = fd_radius(s.c[w][l]), cos_t, sin_t;
-                fd_cos_sin(s.c[w + 1][l], &cos_t, &sin_t);
-                o[4 * l + w] = r * cos_t;
-                o[4 * l + w + 1] = r * sin_t;
-            }
+        for (int64_t i = 0; i < 4 * m; i += 2) { /* words (u, v): r cos t, then r sin t */
+            double r = fd_radius(words[i]), cos_t, sin_t;
+            fd_cos_sin(words[i + 1], &cos_t, &sin_t);
+            o[i] = r * cos_t;
+            o[i + 1] = r * sin_t;
         }
     }
     return skip;
