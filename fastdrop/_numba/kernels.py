@@ -27,8 +27,7 @@ from numba import njit, prange, types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 
-from fastdrop._numba.philox import draw, normals
-from fastdrop._stream import BERNOULLI
+from fastdrop._numba.philox import keep_flags, normals
 
 TILE = 4096
 MAX_WORD = np.uint64(2**32 - 1)
@@ -114,12 +113,12 @@ def _draw_keep(keep, seed, pos0, row_step, cols, threshold, i0, i1):
     if threshold == 0 or threshold > MAX_WORD:
         keep[: i1 - i0] = np.uint8(threshold == 0)
         return
-    buf = np.empty(TILE + 8, np.uint32)
+    buf = np.empty(TILE // 4 + 2, np.uint32)
+    flags = buf.view(np.uint8)
     for r in range(i0 // cols, (i1 - 1) // cols + 1):
         c, n, j = _span(r, cols, i0, i1)
-        skip = draw(buf, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed, BERNOULLI)
-        for k in range(n):
-            keep[j + k] = np.uint64(buf[skip + k]) >= threshold
+        skip = keep_flags(buf, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed, threshold)
+        keep[j : j + n] = flags[skip : skip + n]
 
 
 @njit(cache=True, nogil=True)

@@ -6,6 +6,7 @@ same order, each rounded in double precision (no fastmath, so no fused multiply-
 """
 
 import math
+import sys
 
 import numpy as np
 from llvmlite import ir
@@ -13,11 +14,16 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 from fastdrop import _stream
+from fastdrop._stream import BERNOULLI
 
 M0 = np.uint64(_stream.M0)
 M1 = np.uint64(_stream.M1)
-W0 = np.uint32(_stream.W0)
-W1 = np.uint32(_stream.W1)
+W0 = np.uint64(_stream.W0)
+W1 = np.uint64(_stream.W1)
+LOW = np.uint64(2**32 - 1)
+HIGH = np.uint64(32)
+# Where byte k of a uint32 sits: its shift in bits, in this machine's byte order.
+BYTE = tuple(np.uint32(8 * (k if sys.byteorder == "little" else 3 - k)) for k in range(4))
 BLOCK_MASK = np.uint64((1 << 62) - 1)  # blocks of positions mod 2**64
 MANTISSA = np.uint64((1 << 52) - 1)
 ONE_BITS = np.uint64(1023 << 52)  # the bits of 1.0
@@ -39,38 +45,38 @@ def _bits_f64(typingctx, b):
     return types.float64(types.uint64), codegen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _rounds(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 with each 32-bit word in the low half of a ``uint64``.
+
+    Written for the vectoriser: a product of two words whose high halves are known to be
+    zero is one ``vpmuludq``, with no packing between rounds. The high halves collect
+    junk that no multiply reads; the results are the low halves.
+    """
+    for _ in range(10):
+        p0 = (c0 & LOW) * M0
+        p1 = (c2 & LOW) * M1
+        c0, c1, c2, c3 = (p1 >> HIGH) ^ c1 ^ k0, p1, (p0 >> HIGH) ^ c3 ^ k1, p0
+        k0 = (k0 + W0) & LOW  # the bump after the last round is never used
+        k1 = (k1 + W1) & LOW
+    return c0 & LOW, c1 & LOW, c2 & LOW, c3 & LOW
+
+
 @njit(cache=True, nogil=True)
 def philox_block(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 on one counter; every argument and result is a ``uint32``."""
-    for r in range(10):
-        if r:
-            k0 = np.uint32(k0 + W0)
-            k1 = np.uint32(k1 + W1)
-        p0 = M0 * np.uint64(c0)
-        p1 = M1 * np.uint64(c2)
-        c0, c1, c2, c3 = (
-            np.uint32(p1 >> np.uint64(32)) ^ c1 ^ k0,
-            np.uint32(p1),
-            np.uint32(p0 >> np.uint64(32)) ^ c3 ^ k1,
-            np.uint32(p0),
-        )
-    return c0, c1, c2, c3
+    w = _rounds(
+        np.uint64(c0), np.uint64(c1), np.uint64(c2), np.uint64(c3), np.uint64(k0), np.uint64(k1)
+    )
+    return np.uint32(w[0]), np.uint32(w[1]), np.uint32(w[2]), np.uint32(w[3])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _block_words(block, seed, purpose):
-    """The four words of stream block ``block`` (mod 2**62): counter
+    """The four words of stream block ``block`` (mod 2**62), as ``uint64``: counter
     ``(lo32(block), hi32(block), purpose, 0)``, key ``(lo32(seed), hi32(seed))``."""
     b = block & BLOCK_MASK
-    high = np.uint64(32)
-    return philox_block(
-        np.uint32(b),
-        np.uint32(b >> high),
-        np.uint32(purpose),
-        np.uint32(0),
-        np.uint32(seed),
-        np.uint32(seed >> high),
-    )
+    return _rounds(b & LOW, b >> HIGH, np.uint64(purpose), np.uint64(0), seed & LOW, seed >> HIGH)
 
 
 @njit(cache=True, nogil=True)
@@ -85,6 +91,27 @@ def draw(buf, pos, n, seed, purpose):
     for q in range((skip + n + 3) >> 2):
         w = _block_words(block + np.uint64(q), seed, purpose)
         buf[4 * q], buf[4 * q + 1], buf[4 * q + 2], buf[4 * q + 3] = w
+    return skip
+
+
+@njit(cache=True, nogil=True)
+def keep_flags(flags, pos, n, seed, threshold):
+    """Keep flags for positions ``[pos, pos + n)``, four to a ``uint32`` of ``flags``:
+    byte ``(pos & 3) + k`` of ``flags`` (in memory order) is ``draw(pos + k) >= threshold``.
+
+    Returns ``pos & 3``; ``flags`` holds at least ``(n + 6) / 4`` values. One 32-bit
+    store a block vectorises where four byte stores do not.
+    """
+    block = pos >> np.uint64(2)
+    skip = np.int64(pos & np.uint64(3))
+    for q in range((skip + n + 3) >> 2):
+        w0, w1, w2, w3 = _block_words(block + np.uint64(q), seed, BERNOULLI)
+        flags[q] = (
+            (np.uint32(w0 >= threshold) << BYTE[0])
+            | (np.uint32(w1 >= threshold) << BYTE[1])
+            | (np.uint32(w2 >= threshold) << BYTE[2])
+            | (np.uint32(w3 >= threshold) << BYTE[3])
+        )
     return skip
 
 
