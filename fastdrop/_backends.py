@@ -21,13 +21,16 @@ import numpy as np
 NAMES = ("numba", "cython", "numpy")
 _MODULES = {"numba": "fastdrop._numba", "cython": "fastdrop._cy", "numpy": "fastdrop._numpy"}
 
-# Below AUTO_SMALL elements (one kernel tile) "auto" takes Cython, which has the lower
-# call overhead (about 9 us against 14 us at 64 elements) and no JIT warm-up; from there
-# on, Numba, 1.15-1.5x faster on float32/float64 and 2-5x on float16 on a 2-core AVX2
-# machine. The first available backend of each list is used. See README "Dispatch".
-AUTO_SMALL = 4096
-AUTO_SMALL_ORDER = ("cython", "numba", "numpy")
-AUTO_LARGE = ("numba", "cython", "numpy")
+# "auto" takes the first available backend of AUTO_ORDER. Side by side on a 2-core AVX2
+# machine (fastdrop bench, 64 to 1e7 elements), Cython takes 0.55-0.94x Numba's time on
+# float32 and float64 at every size, has the lower call overhead and needs no JIT, so a
+# process that never passes float16 never imports Numba. float16 is the exception: from
+# AUTO_HALF elements on, Numba takes 0.1-0.5x Cython's time (LLVM converts half
+# precision with the CPU's instructions; GCC's _Float16 calls a library routine per
+# element), so float16 calls of that size take AUTO_HALF_ORDER. See README "Dispatch".
+AUTO_ORDER = ("cython", "numba", "numpy")
+AUTO_HALF = 2048
+AUTO_HALF_ORDER = ("numba", "cython", "numpy")
 
 _loaded: dict[str, ModuleType] = {}
 _failed: dict[str, str] = {}
@@ -137,14 +140,16 @@ def requested(backend: str | None) -> str:
     return check_name(_backend_default, "FASTDROP_BACKEND")
 
 
-def resolve(name: str, n: int) -> tuple[str, ModuleType]:
-    """The backend that runs a call on ``n`` elements: ``name`` itself, or auto's choice."""
+def resolve(name: str, n: int, dtype: np.dtype | None = None) -> tuple[str, ModuleType]:
+    """The backend that runs a call on ``n`` elements of ``dtype`` (None: no float data):
+    ``name`` itself, or auto's choice."""
     if name != "auto":
         module = load(name)
         if module is None:
             raise ValueError(f"the {name!r} backend is not available: {_failed[name]}")
         return name, module
-    for candidate in AUTO_SMALL_ORDER if n < AUTO_SMALL else AUTO_LARGE:
+    half = dtype == np.float16 and n >= AUTO_HALF
+    for candidate in AUTO_HALF_ORDER if half else AUTO_ORDER:
         module = load(candidate)
         if module is not None:
             return candidate, module

@@ -75,9 +75,16 @@ def test_use_backend_is_local_to_a_thread():
     assert seen == ["auto"]
 
 
-def test_auto_takes_cython_for_small_arrays():
-    assert _backends.resolve("auto", 64)[0] == "cython"
-    assert _backends.resolve("auto", _backends.AUTO_SMALL)[0] == _backends.AUTO_LARGE[0]
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, None])
+@pytest.mark.parametrize("n", [1, 64, 4096, 10**8])
+def test_auto_takes_cython_unless_float16(n, dtype):
+    assert _backends.resolve("auto", n, None if dtype is None else np.dtype(dtype))[0] == "cython"
+
+
+def test_auto_takes_numba_for_large_float16():
+    half = np.dtype(np.float16)
+    assert _backends.resolve("auto", _backends.AUTO_HALF - 1, half)[0] == "cython"
+    assert _backends.resolve("auto", _backends.AUTO_HALF, half)[0] == "numba"
 
 
 @pytest.mark.parametrize("name", ["numba", "cython", "numpy"])
@@ -149,8 +156,7 @@ def test_auto_falls_back_when_numba_fails_to_compile(monkeypatch):
         raise RuntimeError("simulated Numba compilation failure")
 
     monkeypatch.setattr(kernels, "forward", broken)
-    monkeypatch.setattr(_backends, "AUTO_LARGE", ("numba", "cython", "numpy"))
-    x = np.ones(_backends.AUTO_SMALL, np.float32)
+    x = np.ones(_backends.AUTO_HALF, np.float16)
     try:
         with pytest.warns(RuntimeWarning, match="numba backend failed"):
             y = fastdrop.dropout(x, 0.5, rng=1)
