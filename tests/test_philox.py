@@ -120,7 +120,7 @@ def test_cython_simd_and_portable_words_agree(seed, offset, n, p):
                 fastdrop.dropout(x, p, rng=seed, offset=offset, backend="cython"),
                 fastdrop.gaussian_dropout(x, p, rng=seed, offset=offset, backend="cython"),
             )
-            for a, b in zip(got, expected):
+            for a, b in zip(got, expected, strict=True):
                 np.testing.assert_array_equal(a, b)
     finally:
         cy.use_simd(True)
