@@ -84,7 +84,7 @@ def _broadcast_apply(kernels, x, y, flags, affine, n_threads) -> None:
     """``y[s] = flags[s] ? x * scale + shift : fill``, each ``flags[s]`` broadcast to ``x``."""
     for s in range(y.shape[0]):
         keep = np.broadcast_to(flags[s], x.shape)
-        _layout.run(kernels.apply, [x, keep], y[s], lambda *_: (*affine, n_threads))
+        _layout.run(kernels.apply, [x, keep], y[s, ...], lambda *_: (*affine, n_threads))
 
 
 def _noise_shaped(choice, x, y, bits, noise, draw, affine, n_threads) -> None:
@@ -163,7 +163,7 @@ def evaluate(choice, x, factor, samples, out):
         np.copyto(y3, x)
         return y
     n_threads = _backends.get_num_threads()
-    call(choice, lambda k: _layout.run(k.scale, [x], y3[0], lambda *_: (factor, n_threads)))
+    call(choice, lambda k: _layout.run(k.scale, [x], y3[0, ...], lambda *_: (factor, n_threads)))
     np.copyto(y3[1:], y3[0])
     return y
 

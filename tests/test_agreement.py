@@ -143,3 +143,13 @@ def test_into_awkward_out(fast_backend, x, out_layout, p, seed, offset):
     back = fastdrop.testing.make_array(x.shape, native.type, out_layout)
     fastdrop.dropout_backward(x, p, mask=mask, backend=fast_backend, out=back)
     assert_bits_equal(back, fastdrop.dropout_backward(x, p, mask=mask, backend="numpy"))
+
+
+@pytest.mark.parametrize("backend", fastdrop.available_backends())
+def test_zero_dimensional_arrays_are_written(backend):
+    """A 0-d result is written through a 0-d view, not into a temporary scalar."""
+    x = np.array(3.0, np.float32)
+    classic = fastdrop.dropout(x, 0.5, training=False, scaling="classic", backend=backend)
+    assert classic.shape == () and classic == np.float32(1.5)
+    assert fastdrop.gaussian_dropout_backward(x, 0.0, rng=0, backend=backend) == x
+    assert fastdrop.alpha_dropout(x, 0.0, rng=0, backend=backend) == x

@@ -1,0 +1,229 @@
+"""fastdrop.dask: every chunking gives the in-memory result, bit for bit."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import offsets, seeds
+from test_agreement import assert_bits_equal
+
+import fastdrop
+from fastdrop.testing import DTYPES, make_array
+
+da = pytest.importorskip("dask.array")
+fdask = pytest.importorskip("fastdrop.dask")
+
+BACKENDS = [b for b in ("numba", "cython", "numpy") if b in fastdrop.available_backends()]
+rates = st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0])
+
+
+@st.composite
+def chunked(draw, max_dims: int = 4, max_side: int = 9):
+    """``(x, chunks)``: an array and a chunking of it, ragged and split along any axis."""
+    shape = tuple(draw(st.lists(st.integers(0, max_side), min_size=0, max_size=max_dims)))
+    x = make_array(shape, draw(st.sampled_from(DTYPES)), seed=draw(st.integers(0, 2**16)))
+    chunks = []
+    for n in shape:
+        cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=n))) if n > 1 else []
+        edges = [0, *cuts, n]
+        chunks.append(tuple(b - a for a, b in itertools.pairwise(edges)) or (0,))
+    return x, tuple(chunks)
+
+
+def noise_of(draw, shape):
+    return tuple(1 if draw(st.booleans()) else n for n in shape)
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    case=chunked(),
+    p=rates,
+    seed=seeds,
+    offset=offsets,
+    backend=st.sampled_from(BACKENDS),
+    data=st.data(),
+)
+def test_dropout_is_chunk_invariant(case, p, seed, offset, backend, data):
+    x, chunks = case
+    noise = noise_of(data.draw, x.shape) if data.draw(st.booleans()) else None
+    lazy = fdask.dropout(
+        da.from_array(x, chunks=chunks),
+        p,
+        rng=seed,
+        offset=offset,
+        noise_shape=noise,
+        backend=backend,
+    )
+    expected = fastdrop.dropout(x, p, rng=seed, offset=offset, noise_shape=noise, backend="numpy")
+    assert lazy.chunks == da.from_array(x, chunks=chunks).chunks
+    assert_bits_equal(lazy.compute(), expected)
+
+
+@settings(deadline=None, max_examples=30)
+@given(case=chunked(), p=st.sampled_from([0.0, 0.2, 0.7]), seed=seeds, offset=offsets)
+def test_variants_are_chunk_invariant(case, p, seed, offset):
+    x, chunks = case
+    lazy = da.from_array(x, chunks=chunks)
+    assert_bits_equal(
+        fdask.alpha_dropout(lazy, p, rng=seed, offset=offset).compute(),
+        fastdrop.alpha_dropout(x, p, rng=seed, offset=offset, backend="numpy"),
+    )
+    assert_bits_equal(
+        fdask.gaussian_dropout(lazy, p, rng=seed, offset=offset).compute(),
+        fastdrop.gaussian_dropout(x, p, rng=seed, offset=offset, backend="numpy"),
+    )
+    assert_bits_equal(
+        fdask.gaussian_dropout_backward(lazy, p, rng=seed, offset=offset).compute(),
+        fastdrop.gaussian_dropout_backward(x, p, rng=seed, offset=offset, backend="numpy"),
+    )
+
+
+@settings(deadline=None, max_examples=40)
+@given(case=chunked(), p=rates, seed=seeds, offset=offsets, data=st.data())
+def test_backward_regenerates_on_chunks(case, p, seed, offset, data):
+    g, chunks = case
+    noise = noise_of(data.draw, g.shape) if data.draw(st.booleans()) else None
+    lazy = fdask.dropout_backward(
+        da.from_array(g, chunks=chunks), p, rng=seed, offset=offset, noise_shape=noise
+    )
+    expected = fastdrop.dropout_backward(
+        g, p, rng=seed, offset=offset, noise_shape=noise, backend="numpy"
+    )
+    assert_bits_equal(lazy.compute(), expected)
+
+
+@settings(deadline=None, max_examples=40)
+@given(case=chunked(), p=rates, seed=seeds, offset=offsets, data=st.data())
+def test_masks_are_chunk_invariant(case, p, seed, offset, data):
+    x, chunks = case
+    noise = noise_of(data.draw, x.shape) if data.draw(st.booleans()) else None
+    flags = fdask.bernoulli_mask(
+        x.shape, p, chunks=chunks, rng=seed, offset=offset, noise_shape=noise, packed=False
+    )
+    expected = fastdrop.bernoulli_mask(
+        x.shape, p, rng=seed, offset=offset, noise_shape=noise, packed=False
+    )
+    np.testing.assert_array_equal(flags.compute(), expected)
+    packed = fdask.bernoulli_mask(
+        x.shape, p, chunks=chunks, rng=seed, offset=offset, noise_shape=noise
+    ).compute()
+    # The documented layout: chunk (i, j, ...)'s mask, in its own C order, at [i, j, ...].
+    starts = [np.cumsum((0, *c))[:-1] for c in flags.chunks]
+    for grid in itertools.product(*(range(len(c)) for c in flags.chunks)):
+        block = tuple(c[i] for c, i in zip(flags.chunks, grid, strict=True))
+        where = tuple(slice(s[i], s[i] + b) for s, i, b in zip(starts, grid, block, strict=True))
+        bits = np.unpackbits(packed[grid], bitorder="little")
+        n = math.prod(block)
+        np.testing.assert_array_equal(bits[:n].reshape(block).astype(bool), expected[where])
+        assert not bits[n:].any()
+    g = da.from_array(x, chunks=chunks)
+    assert_bits_equal(
+        fdask.dropout_backward(
+            g, p, mask=da.from_array(packed, chunks=(1,) * x.ndim + (-1,))
+        ).compute(),
+        fastdrop.dropout_backward(
+            x, p, rng=seed, offset=offset, noise_shape=noise, backend="numpy"
+        ),
+    )
+
+
+def test_chunk_split_along_every_axis_across_the_offset_wrap():
+    x = make_array((7, 6, 5), np.float32, seed=3)
+    expected = fastdrop.dropout(x, 0.3, rng=11, offset=2**64 - 100)
+    for chunks in [(2, 3, 2), (7, 6, 1), (1, 1, 5), ((3, 4), (1, 2, 3), (4, 1))]:
+        y = fdask.dropout(da.from_array(x, chunks=chunks), 0.3, rng=11, offset=2**64 - 100)
+        assert_bits_equal(y.compute(), expected)
+
+
+def test_structured_helpers_match_numpy():
+    x = make_array((4, 3, 6, 5), np.float32, seed=2)
+    lazy = da.from_array(x, chunks=(3, 2, 4, 2))
+    for name in ("spatial_dropout", "locked_dropout", "drop_path"):
+        assert_bits_equal(
+            getattr(fdask, name)(lazy, 0.4, rng=5).compute(),
+            getattr(fastdrop, name)(x, 0.4, rng=5),
+        )
+
+
+def test_one_task_per_chunk_and_no_extra_passes():
+    lazy = da.from_array(np.ones((10, 10)), chunks=(3, 4))
+    y = fdask.dropout(lazy, 0.5, rng=1)
+    graph = y.__dask_graph__()
+    assert len(graph.layers) == 2  # the input's layer, then ours
+    assert len(graph.layers[y.name]) == lazy.npartitions
+
+
+def test_seed_is_drawn_once_at_graph_construction():
+    lazy = da.from_array(np.ones(1000), chunks=300)
+    y = fdask.dropout(lazy, 0.5)  # rng=None: fresh entropy, now
+    assert_bits_equal(y.compute(), y.compute())
+    gen = np.random.default_rng(9)
+    y = fdask.dropout(lazy, 0.5, rng=gen)
+    expected = fastdrop.dropout(np.ones(1000), 0.5, rng=np.random.default_rng(9))
+    assert_bits_equal(y.compute(), expected)
+    assert_bits_equal(y.compute(), expected)  # computing again does not draw again
+
+
+def test_eval_mode():
+    lazy = da.from_array(np.full(5, 2.0), chunks=2)
+    assert fdask.dropout(lazy, 0.5, training=False) is lazy
+    np.testing.assert_array_equal(
+        fdask.dropout(lazy, 0.25, training=False, scaling="classic").compute(), np.full(5, 1.5)
+    )
+
+
+def test_bad_input():
+    lazy = da.ones(4, chunks=2)
+    with pytest.raises(TypeError, match="dask array"):
+        fdask.dropout(np.ones(4), 0.5, rng=1)
+    with pytest.raises(TypeError, match="float16, float32 or float64"):
+        fdask.dropout(da.ones(4, chunks=2, dtype=int), 0.5, rng=1)
+    with pytest.raises(ValueError):
+        fdask.dropout(lazy, 1.5, rng=1)
+    with pytest.raises(ValueError, match="backend"):
+        fdask.dropout(lazy, 0.5, rng=1, backend="gpu")
+    with pytest.raises(ValueError):
+        fdask.dropout(lazy, 0.5, rng=1, noise_shape=(3,))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        fdask.dropout(lazy[lazy > 0], 0.5, rng=1)
+    with pytest.raises(ValueError, match="rng"):
+        fdask.dropout_backward(lazy, 0.5)
+    with pytest.raises(ValueError, match="packed uint8"):
+        fdask.dropout_backward(lazy, 0.5, mask=da.ones((2, 2), chunks=1, dtype=np.uint8))
+
+
+def test_missing_dask_names_the_extra(tmp_path):
+    code = "import sys; sys.modules['dask'] = None\nimport fastdrop.dask"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode != 0
+    assert 'pip install "fastdrop[dask]"' in result.stderr
+
+
+def test_local_cluster_matches_in_memory():
+    distributed = pytest.importorskip("distributed")
+    x = make_array((64, 48), np.float32, seed=4)
+    expected = fastdrop.dropout(x, 0.3, rng=21, offset=5)
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env={"FASTDROP_NUM_THREADS": "1"},
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        assert set(client.run(fastdrop.get_num_threads).values()) == {1}
+        y = fdask.dropout(da.from_array(x, chunks=(20, 13)), 0.3, rng=21, offset=5)
+        assert_bits_equal(y.compute(), expected)
+        assert_bits_equal(client.compute(y).result(), expected)
+        assert len(client.run(fastdrop.available_backends)) == 2
