@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         'fastdrop.dask needs Dask, which is not installed: pip install "fastdrop[dask]"'
     ) from exc
 
-from fastdrop import _api, _backends, _checks, _variants
+from fastdrop import _api, _backends, _checks, _layout, _variants
 from fastdrop._api import IDENTITY, NO_BITS
 from fastdrop._checks import U64
 
@@ -80,46 +80,43 @@ def _native(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, a.dtype.newbyteorder("="))
 
 
-def _positioned(kernel, inputs, y, where, offset, args) -> None:
-    """``kernel(*input rows, y rows, *args(first position, row step))`` over a chunk."""
+def _positioned(kernel, inputs, y, where, offset) -> None:
+    """``kernel(*input rows, y rows, first position, row step)`` over a chunk."""
     lead, rows, cols, row_step, firsts = _rows(where, y.shape)
     views = [_native(a).reshape((*lead, rows, cols)) for a in (*inputs, y)]
     for idx, first in firsts.items():
-        kernel(*(v[idx] for v in views), *args((offset + first) % U64, row_step))
+        kernel(*(v[idx] for v in views), (offset + first) % U64, row_step)
 
 
 def _choice(backend, n, dtype):
     return _api.backend_for(backend, n, None if dtype is None else np.dtype(dtype))
 
 
-def _keep(where, block, draw, backend) -> np.ndarray:
-    """The chunk's boolean keep-mask, drawn at its own positions; ``draw = (seed,
-    offset, threshold)``."""
+def _forward(x, y, where, draw, affine, backend) -> None:
+    """``y = keep ? x * scale + shift : fill`` over a chunk, ``keep`` drawn at its own
+    positions; ``draw = (seed, offset, threshold)``, ``affine = (scale, shift, fill)``."""
     seed, offset, threshold = draw
+    n_threads = _backends.get_num_threads()
+
+    def run(k):
+        def kernel(x2, y2, first, row_step):
+            k.forward(
+                x2, y2[None], NO_BITS, seed, first, row_step, 0, threshold, *affine, n_threads
+            )
+
+        _positioned(kernel, [x], y, where, offset)
+
+    _api.call(_choice(backend, y.size, y.dtype), run)
+
+
+def _keep(where, block, draw, backend) -> np.ndarray:
+    """The chunk's boolean keep-mask, drawn at its own positions: the forward pass of a
+    broadcast 1.0 (no copy), 1.0 where kept and 0.0 where dropped."""
     y = np.empty(block, np.float32)
     if y.size:
-        ones = np.ones(block, np.float32)
-
-        def run(k):
-            def kernel(x2, y2, first, row_step):
-                k.forward(
-                    x2,
-                    y2[None],
-                    NO_BITS,
-                    seed,
-                    first,
-                    row_step,
-                    0,
-                    threshold,
-                    1.0,
-                    IDENTITY,
-                    0.0,
-                    _backends.get_num_threads(),
-                )
-
-            _positioned(kernel, [ones], y, where, offset, lambda first, step: (first, step))
-
-        _api.call(_choice(backend, y.size, np.float32), run)
+        _forward(
+            np.broadcast_to(np.float32(1), block), y, where, draw, (1.0, IDENTITY, 0.0), backend
+        )
     return y != 0
 
 
@@ -145,26 +142,20 @@ def _affine_chunk(x, draw, affine, noise, backend, block_info=None):
     y = np.empty(x.shape, _checks.native(x.dtype))
     if not x.size:
         return y
-    seed, offset, threshold = draw
-    n_threads = _backends.get_num_threads()
-    choice = _choice(backend, x.size, x.dtype)
-    if noise is not None:
-        noise_where, part = _noise_where(where, x.shape, noise)
-        flags = _keep(noise_where, part, draw, backend).view(np.uint8)
-        _api.call(
-            choice, _api._broadcast_apply, _native(x), y[None], flags[None], affine, n_threads
-        )
+    if noise is None:
+        _forward(x, y, where, draw, affine, backend)
         return y
-
-    def run(k):
-        def kernel(x2, y2, first, row_step):
-            k.forward(
-                x2, y2[None], NO_BITS, seed, first, row_step, 0, threshold, *affine, n_threads
-            )
-
-        _positioned(kernel, [x], y, where, offset, lambda first, step: (first, step))
-
-    _api.call(choice, run)
+    noise_where, part = _noise_where(where, x.shape, noise)
+    flags = _keep(noise_where, part, draw, backend).view(np.uint8)
+    _api.call(
+        _choice(backend, x.size, x.dtype),
+        _api._broadcast_apply,
+        _native(x),
+        y[None],
+        flags[None],
+        affine,
+        _backends.get_num_threads(),
+    )
     return y
 
 
@@ -175,14 +166,10 @@ def _gaussian_chunk(x, seed, offset, sigma, backend, block_info=None):
         n_threads = _backends.get_num_threads()
 
         def run(k):
-            _positioned(
-                k.gaussian,
-                [x],
-                y,
-                where,
-                offset,
-                lambda first, step: (seed, first, step, sigma, n_threads),
-            )
+            def kernel(x2, y2, first, row_step):
+                k.gaussian(x2, y2, seed, first, row_step, sigma, n_threads)
+
+            _positioned(kernel, [x], y, where, offset)
 
         _api.call(_choice(backend, x.size, x.dtype), run)
     return y
@@ -208,23 +195,29 @@ def _mask_chunk(draw, noise, packed, backend, chunks, nbytes, block_id=None):
     return bits.reshape((1,) * len(block) + (nbytes,))
 
 
-def _mask_backward_chunk(grad, mask, scale, block_info=None):
+def _mask_backward_chunk(grad, mask, scale, backend):
+    """``keep ? grad * scale : +0.0`` over a chunk, ``keep`` from its packed ``mask``."""
     y = np.empty(grad.shape, _checks.native(grad.dtype))
-    bits = mask.reshape(-1)[: (grad.size + 7) // 8]
     if grad.size:
+        bits = mask.reshape(-1)[: (grad.size + 7) // 8]
+        n_threads = _backends.get_num_threads()
         _api.call(
-            _choice("auto", grad.size, grad.dtype),
-            lambda k: _api._layout.run(
-                k.backward,
-                [_native(grad)],
-                y,
-                lambda *_: (bits, scale, _backends.get_num_threads()),
+            _choice(backend, grad.size, grad.dtype),
+            lambda k: _layout.run(
+                k.backward, [_native(grad)], y, lambda *_: (bits, scale, n_threads)
             ),
         )
     return y
 
 
 # -- building graphs ---------------------------------------------------------------------
+
+
+def _packed_chunks(chunks) -> tuple[tuple[int, ...], ...]:
+    """The chunks of the packed masks of an array chunked as ``chunks``: one block per
+    chunk along the grid axes, then the largest chunk's byte count."""
+    nbytes = max((math.prod(b) + 7) // 8 for b in itertools.product(*chunks))
+    return (*((1,) * len(c) for c in chunks), (nbytes,))
 
 
 def _array(x: object, name: str) -> da.Array:
@@ -350,12 +343,12 @@ def dropout_backward(
         return _dropout_graph(grad, p, rng, offset, affine, noise_shape, backend, "backward")
     if noise_shape is not None:
         raise ValueError("mask= is already the full mask: leave noise_shape out")
-    nbytes = max((math.prod(b) + 7) // 8 for b in itertools.product(*grad.chunks))
-    expected = (*grad.numblocks, nbytes)
-    if not isinstance(mask, da.Array) or mask.dtype != np.uint8 or mask.shape != expected:
+    _backends.requested(backend)
+    layout = _packed_chunks(grad.chunks)
+    if not isinstance(mask, da.Array) or mask.dtype != np.uint8 or mask.chunks != layout:
         raise ValueError(
-            f"mask must be the packed uint8 dask array of bernoulli_mask(..., chunks=grad.chunks)"
-            f" with shape {expected}, got {getattr(mask, 'shape', type(mask).__name__)}"
+            "mask must be the packed uint8 dask array of bernoulli_mask(..., chunks=grad.chunks),"
+            f" chunked {layout}, got {getattr(mask, 'chunks', type(mask).__name__)}"
         )
     index = tuple(range(grad.ndim))
     return da.blockwise(
@@ -366,6 +359,8 @@ def dropout_backward(
         mask,
         (*index, grad.ndim),
         scale,
+        None,  # blockwise takes (argument, index) pairs: None for plain values
+        backend,
         None,
         dtype=grad.dtype,
         concatenate=True,
@@ -438,8 +433,8 @@ def bernoulli_mask(
             meta=np.empty((0,) * len(shape), bool),
             name=name,
         )
-    nbytes = max((math.prod(b) + 7) // 8 for b in itertools.product(*chunks))
-    grid = (*((1,) * len(c) for c in chunks), (nbytes,))
+    grid = _packed_chunks(chunks)
+    nbytes = grid[-1][0]
     return da.map_blocks(
         _mask_chunk,
         draw,

@@ -197,6 +197,11 @@ def test_bad_input():
         fdask.dropout_backward(lazy, 0.5)
     with pytest.raises(ValueError, match="packed uint8"):
         fdask.dropout_backward(lazy, 0.5, mask=da.ones((2, 2), chunks=1, dtype=np.uint8))
+    packed = fdask.bernoulli_mask(4, 0.5, chunks=2, rng=1)
+    with pytest.raises(ValueError, match="packed uint8"):  # the right bytes, chunked wrongly
+        fdask.dropout_backward(lazy, 0.5, mask=packed.rechunk((2, 1)))
+    with pytest.raises(ValueError, match="backend"):
+        fdask.dropout_backward(lazy, 0.5, mask=packed, backend="gpu")
 
 
 def test_missing_dask_names_the_extra(tmp_path):
