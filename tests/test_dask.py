@@ -15,7 +15,7 @@ from strategies import offsets, seeds
 from test_agreement import assert_bits_equal
 
 import fastdrop
-from fastdrop.testing import DTYPES, make_array
+from fastdrop.testing import DTYPES, LAYOUTS, make_array
 
 da = pytest.importorskip("dask.array")
 fdask = pytest.importorskip("fastdrop.dask")
@@ -26,15 +26,22 @@ rates = st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0])
 
 @st.composite
 def chunked(draw, max_dims: int = 4, max_side: int = 9):
-    """``(x, chunks)``: an array and a chunking of it, ragged and split along any axis."""
+    """``(x, chunks)``: an array of any memory layout (so chunks are strided, reversed or
+    byteswapped views too) and a chunking of it, ragged and split along any axis."""
     shape = tuple(draw(st.lists(st.integers(0, max_side), min_size=0, max_size=max_dims)))
-    x = make_array(shape, draw(st.sampled_from(DTYPES)), seed=draw(st.integers(0, 2**16)))
+    dtype, layout = draw(st.sampled_from(DTYPES)), draw(st.sampled_from(LAYOUTS))
+    x = make_array(shape, dtype, layout, seed=draw(st.integers(0, 2**16)))
+    return x, draw(chunkings(shape))
+
+
+@st.composite
+def chunkings(draw, shape: tuple[int, ...]) -> tuple[tuple[int, ...], ...]:
     chunks = []
     for n in shape:
         cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=n))) if n > 1 else []
         edges = [0, *cuts, n]
         chunks.append(tuple(b - a for a, b in itertools.pairwise(edges)) or (0,))
-    return x, tuple(chunks)
+    return tuple(chunks)
 
 
 def noise_of(draw, shape):
@@ -53,17 +60,28 @@ def noise_of(draw, shape):
 def test_dropout_is_chunk_invariant(case, p, seed, offset, backend, data):
     x, chunks = case
     noise = noise_of(data.draw, x.shape) if data.draw(st.booleans()) else None
-    lazy = fdask.dropout(
-        da.from_array(x, chunks=chunks),
-        p,
-        rng=seed,
-        offset=offset,
-        noise_shape=noise,
-        backend=backend,
-    )
-    expected = fastdrop.dropout(x, p, rng=seed, offset=offset, noise_shape=noise, backend="numpy")
-    assert lazy.chunks == da.from_array(x, chunks=chunks).chunks
-    assert_bits_equal(lazy.compute(), expected)
+    samples = data.draw(st.sampled_from([None, None, 0, 2]))
+    training = data.draw(st.sampled_from([True, True, False]))
+    kw = dict(rng=seed, offset=offset, noise_shape=noise, samples=samples, training=training)
+    scaling = data.draw(st.sampled_from(["inverted", "classic"]))
+    lazy = da.from_array(x, chunks=chunks)
+    y, masks = fdask.dropout(lazy, p, scaling=scaling, return_mask=True, backend=backend, **kw)
+    expected = fastdrop.dropout(x, p, scaling=scaling, backend="numpy", **kw)
+    assert y.chunks == ((() if samples is None else ((samples,),)) + lazy.chunks)
+    assert_bits_equal(y.compute(), expected)
+    # The packed masks each sample was drawn with (all kept in eval mode), per chunk.
+    m = math.prod(x.shape if noise is None else noise)
+    assert masks.ndim == x.ndim + 1 + (samples is not None)
+    for s, mask in enumerate([masks] if samples is None else masks):
+        drawn = fdask.bernoulli_mask(
+            x.shape,
+            p if training else 0.0,
+            chunks=chunks,
+            rng=seed,
+            offset=(offset + s * m) % 2**64,
+            noise_shape=noise,
+        )
+        np.testing.assert_array_equal(mask.compute(), drawn.compute())
 
 
 @settings(deadline=None, max_examples=30)
@@ -134,6 +152,74 @@ def test_masks_are_chunk_invariant(case, p, seed, offset, data):
     )
 
 
+@settings(deadline=None, max_examples=40)
+@given(case=chunked(), p=rates, seed=seeds, offset=offsets, data=st.data())
+def test_dropout_add_is_chunk_invariant(case, p, seed, offset, data):
+    x, chunks = case
+    residual = make_array(x.shape, x.dtype, seed=data.draw(st.integers(0, 99)))
+    # A bias over x's trailing axes, each x's length or 1; in memory or chunked anyhow.
+    tail = x.shape[data.draw(st.integers(0, x.ndim)) :]
+    bias = make_array(noise_of(data.draw, tail), x.dtype, seed=1)
+    bias = bias if data.draw(st.booleans()) else None
+    lazy_bias = bias
+    if bias is not None and data.draw(st.booleans()):
+        lazy_bias = da.from_array(bias, chunks=data.draw(chunkings(bias.shape)))
+    training = data.draw(st.booleans())
+    scaling = data.draw(st.sampled_from(["inverted", "classic"]))
+    kw = dict(rng=seed, offset=offset, training=training, scaling=scaling, return_mask=True)
+    y, mask = fdask.dropout_add(
+        da.from_array(x, chunks=chunks),
+        da.from_array(residual, chunks=data.draw(chunkings(x.shape))),  # rechunked like x
+        p,
+        bias=lazy_bias,
+        **kw,
+    )
+    want_y, want_mask = fastdrop.dropout_add(x, residual, p, bias=bias, backend="numpy", **kw)
+    assert y.chunks == da.from_array(x, chunks=chunks).chunks
+    assert_bits_equal(y.compute(), want_y)
+    ones = da.ones(x.shape, chunks=chunks, dtype=x.dtype)
+    gx, gr, gb = fdask.dropout_add_backward(ones, p, bias=lazy_bias, mask=mask, scaling=scaling)
+    want = fastdrop.dropout_add_backward(
+        np.ones(x.shape, x.dtype), p, bias=bias, mask=want_mask, scaling=scaling
+    )
+    assert_bits_equal(gx.compute(), want[0])
+    assert gr is ones
+    if bias is None:
+        assert gb is None
+    else:  # a Dask reduction: the in-memory sum up to the order of the additions
+        np.testing.assert_allclose(gb.compute(), want[2], rtol=2e-3)
+        assert gb.dtype == want[2].dtype and gb.shape == want[2].shape
+
+
+STRUCTURED = ["spatial_dropout", "locked_dropout", "drop_path", "feature_alpha_dropout"]
+
+
+@pytest.mark.parametrize("name", STRUCTURED)
+def test_structured_functions_and_gradients_match_numpy(name):
+    x = make_array((4, 3, 6, 5), np.float32, "strided", seed=2)
+    lazy = da.from_array(x, chunks=(3, 2, 4, 2))
+    forward, backward = getattr(fdask, name), getattr(fdask, f"{name}_backward")
+    y, mask = forward(lazy, 0.4, rng=5, offset=3, return_mask=True)
+    assert_bits_equal(y.compute(), getattr(fastdrop, name)(x, 0.4, rng=5, offset=3))
+    want = getattr(fastdrop, f"{name}_backward")(x, 0.4, rng=5, offset=3)
+    assert_bits_equal(backward(lazy, 0.4, rng=5, offset=3).compute(), want)
+    assert_bits_equal(backward(lazy, 0.4, mask=mask).compute(), want)
+
+
+@settings(deadline=None, max_examples=30)
+@given(case=chunked(), p=rates, seed=seeds, offset=offsets, data=st.data())
+def test_alpha_dropout_gradient_is_chunk_invariant(case, p, seed, offset, data):
+    x, chunks = case
+    noise = noise_of(data.draw, x.shape) if data.draw(st.booleans()) else None
+    lazy = da.from_array(x, chunks=chunks)
+    kw = dict(rng=seed, offset=offset, noise_shape=noise)
+    y, mask = fdask.alpha_dropout(lazy, p, return_mask=True, **kw)
+    assert_bits_equal(y.compute(), fastdrop.alpha_dropout(x, p, backend="numpy", **kw))
+    want = fastdrop.alpha_dropout_backward(x, p, backend="numpy", **kw)
+    assert_bits_equal(fdask.alpha_dropout_backward(lazy, p, **kw).compute(), want)
+    assert_bits_equal(fdask.alpha_dropout_backward(lazy, p, mask=mask).compute(), want)
+
+
 def test_chunk_split_along_every_axis_across_the_offset_wrap():
     x = make_array((7, 6, 5), np.float32, seed=3)
     expected = fastdrop.dropout(x, 0.3, rng=11, offset=2**64 - 100)
@@ -142,22 +228,16 @@ def test_chunk_split_along_every_axis_across_the_offset_wrap():
         assert_bits_equal(y.compute(), expected)
 
 
-def test_structured_helpers_match_numpy():
-    x = make_array((4, 3, 6, 5), np.float32, seed=2)
-    lazy = da.from_array(x, chunks=(3, 2, 4, 2))
-    for name in ("spatial_dropout", "locked_dropout", "drop_path"):
-        assert_bits_equal(
-            getattr(fdask, name)(lazy, 0.4, rng=5).compute(),
-            getattr(fastdrop, name)(x, 0.4, rng=5),
-        )
-
-
 def test_one_task_per_chunk_and_no_extra_passes():
     lazy = da.from_array(np.ones((10, 10)), chunks=(3, 4))
     y = fdask.dropout(lazy, 0.5, rng=1)
     graph = y.__dask_graph__()
     assert len(graph.layers) == 2  # the input's layer, then ours
     assert len(graph.layers[y.name]) == lazy.npartitions
+    samples = fdask.dropout(lazy, 0.5, rng=1, samples=8)  # x read once for all 8
+    assert len(samples.__dask_graph__().layers[samples.name]) == lazy.npartitions
+    added = fdask.dropout_add(lazy, lazy, 0.5, bias=da.ones(10, chunks=5), rng=1)
+    assert len(added.__dask_graph__().layers[added.name]) == lazy.npartitions
 
 
 def test_seed_is_drawn_once_at_graph_construction():
@@ -202,6 +282,24 @@ def test_bad_input():
         fdask.dropout_backward(lazy, 0.5, mask=packed.rechunk((2, 1)))
     with pytest.raises(ValueError, match="backend"):
         fdask.dropout_backward(lazy, 0.5, mask=packed, backend="gpu")
+    with pytest.raises(ValueError, match="exactly one of mask= and rng="):
+        fdask.dropout_backward(lazy, 0.5, mask=packed, rng=1)
+    with pytest.raises(ValueError, match="offset="):
+        fdask.alpha_dropout_backward(lazy, 0.5, mask=packed, offset=3)
+    with pytest.raises(ValueError, match="samples"):
+        fdask.dropout(lazy, 0.5, rng=1, samples=-1)
+    with pytest.raises(TypeError, match="residual must be a dask array"):
+        fdask.dropout_add(lazy, np.ones(4), 0.5, rng=1)
+    with pytest.raises(ValueError, match="residual must have x's shape"):
+        fdask.dropout_add(lazy, da.ones(5, chunks=2), 0.5, rng=1)
+    with pytest.raises(TypeError, match="residual must have x's dtype"):
+        fdask.dropout_add(lazy, da.ones(4, chunks=2, dtype=np.float32), 0.5, rng=1)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        fdask.dropout_add(lazy, lazy, 0.5, bias=np.ones(3), rng=1)
+    with pytest.raises(TypeError, match="bias must have x's dtype"):
+        fdask.dropout_add(lazy, lazy, 0.5, bias=da.ones(4, chunks=4, dtype=np.float16), rng=1)
+    with pytest.raises(ValueError, match="channel_axis"):
+        fdask.spatial_dropout_backward(da.ones((2, 3, 4), chunks=2), 0.5, rng=1, channel_axis=5)
 
 
 def test_missing_dask_names_the_extra(tmp_path):
