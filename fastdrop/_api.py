@@ -274,6 +274,16 @@ def dropout(
            [2., 0., 2., 0.],
            [2., 2., 2., 2.]])
     """
+    if (
+        training is True
+        and scaling == "inverted"
+        and noise_shape is samples is out is None
+        and return_mask is False
+    ):  # the common small call: all in C (None when x, p, rng or offset is not its kind)
+        small = _backends.small_entry(backend)
+        y = None if small is None else small(x, p, rng, offset)
+        if y is not None:
+            return y
     x = _checks.array(x, "x")
     p = _checks.rate(p)
     scaling = _checks.scaling(scaling)

@@ -118,6 +118,7 @@ def family_implementations(
 
     The first entry is the same scale-copy bound as in :func:`implementations`; then
     ``SAMPLES`` scale-copies (the write traffic of ``SAMPLES`` Monte Carlo samples),
+    dropout with its packed mask and both backward passes (from that mask, and redrawn),
     fastdrop's variants with their unfused or NumPy equivalents, and PyTorch's where it
     has one and is installed. Every fastdrop row returns a new array.
     """
@@ -135,9 +136,13 @@ def family_implementations(
     bias = np.zeros(1024, x.dtype)
     sigma = np.sqrt(p / (1 - p))
     rng = np.random.default_rng(0)
+    _, mask = fastdrop.dropout(x, p, rng=1, return_mask=True)
     rows.update(
         {
             "dropout": lambda: fastdrop.dropout(x, p, rng=1),
+            "dropout return_mask": lambda: fastdrop.dropout(x, p, rng=1, return_mask=True),
+            "backward from mask": lambda: fastdrop.dropout_backward(x, p, mask=mask),
+            "backward regenerated": lambda: fastdrop.dropout_backward(x, p, rng=1),
             f"dropout samples={SAMPLES}": lambda: fastdrop.dropout(x, p, rng=1, samples=SAMPLES),
             "dropout_add": lambda: fastdrop.dropout_add(x2, residual, p, bias=bias, rng=1),
             "r + dropout(x + b)": lambda: residual + fastdrop.dropout(x2 + bias, p, rng=1),

@@ -11,6 +11,9 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from strategies import awkward_arrays, offsets, rates, seeds
+from test_agreement import assert_bits_equal
 
 import fastdrop
 from fastdrop import _backends
@@ -46,9 +49,11 @@ def test_backend_by_argument_context_and_setter(monkeypatch):
     calls = []
     for name in _backends.NAMES:
         kernels = _backends.load(name)
-        monkeypatch.setattr(
-            kernels, "forward", lambda *a, n=name, f=kernels.forward: calls.append(n) or f(*a)
-        )
+        for entry in ("forward", "small"):  # small: Cython's whole-call entry
+            if hasattr(kernels, entry):
+                f = getattr(kernels, entry)
+                spy = lambda *a, n=name, f=f: calls.append(n) or f(*a)  # noqa: E731
+                monkeypatch.setattr(kernels, entry, spy)
     x = np.ones(10)
     fastdrop.dropout(x, 0.5, rng=1, backend="numpy")
     with fastdrop.use_backend("numba"):
@@ -87,6 +92,51 @@ def test_auto_takes_numba_for_large_float16():
     assert _backends.resolve("auto", _backends.AUTO_HALF, half)[0] == "numba"
 
 
+@settings(deadline=None)
+@given(x=awkward_arrays(max_dims=3, max_side=20), p=rates, seed=seeds, offset=offsets)
+def test_small_calls_match_the_reference(x, p, seed, offset):
+    # Small contiguous calls take Cython's whole-call entry; the rest the general path.
+    assert_bits_equal(
+        fastdrop.dropout(x, p, rng=seed, offset=offset),
+        fastdrop.dropout(x, p, rng=seed, offset=offset, backend="numpy"),
+    )
+
+
+def test_small_entry_takes_the_common_call_and_declines_the_rest():
+    small = _backends.load("cython").small
+    x = np.ones(64, np.float32)
+    top = 2**64 - 1
+    assert small(x, 0.1, 1, 0) is not None
+    assert small(np.ones((64, 64)), np.float64(0.0), top, top) is not None
+    misaligned = np.frombuffer(np.zeros(260, np.uint8).data, np.float32, count=64, offset=1)
+    declined = [
+        (x.astype(np.float16), 0.1, 1, 0),  # float16: auto's choice, not this entry's
+        (x[::2], 0.1, 1, 0),
+        (x.astype(">f4"), 0.1, 1, 0),
+        (misaligned, 0.1, 1, 0),
+        (np.ones(4097, np.float32), 0.1, 1, 0),  # more than one tile: may use threads
+        (x.tolist(), 0.1, 1, 0),
+        (x, 1.0, 1, 0),
+        (x, -0.1, 1, 0),
+        (x, float("nan"), 1, 0),
+        (x, np.float32(0.1), 1, 0),
+        (x, 0, 1, 0),
+        (x, 0.1, -1, 0),
+        (x, 0.1, 2**64, 0),
+        (x, 0.1, True, 0),
+        (x, 0.1, None, 0),
+        (x, 0.1, np.uint64(1), 0),
+        (x, 0.1, 1, -1),
+        (x, 0.1, 1, 2**64),
+    ]
+    for args in declined:
+        assert small(*args) is None, args
+    # A declined call still gets its answer, or its error, from the general path.
+    assert fastdrop.dropout(misaligned, 0.5, rng=3).flags.aligned
+    with pytest.raises(ValueError):
+        fastdrop.dropout(x, 0.1, rng=-1)
+
+
 @pytest.mark.parametrize("name", ["numba", "cython", "numpy"])
 def test_backend_from_environment(name):
     result = run_python(
@@ -95,8 +145,10 @@ def test_backend_from_environment(name):
         from fastdrop import _backends
         used = []
         k = _backends.load(fastdrop.get_backend())
-        f = k.forward
-        k.forward = lambda *a: used.append(1) or f(*a)
+        for entry in ("forward", "small"):  # small: Cython's whole-call entry
+            if hasattr(k, entry):
+                f = getattr(k, entry)
+                setattr(k, entry, lambda *a, f=f: used.append(1) or f(*a))
         fastdrop.dropout(np.ones(5), 0.5, rng=1)
         print(fastdrop.get_backend(), len(used))
         """,

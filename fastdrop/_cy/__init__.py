@@ -11,6 +11,7 @@ from fastdrop._cy.kernels import (
     max_threads,
     philox4x32,
     scale,
+    small,
     use_simd,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "max_threads",
     "philox4x32",
     "scale",
+    "small",
     "use_simd",
 ]

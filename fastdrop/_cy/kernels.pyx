@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
 """Cython/OpenMP kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``,
-``gaussian``, ``add`` and ``philox4x32``.
+``gaussian``, ``add`` and ``philox4x32``; and ``small``, the public ``dropout`` of a small
+array without the Python layer in between.
 
 Same signatures and results as the reference in ``fastdrop._numpy.kernels``: 2-D views
 with any strides (zero and negative too), outputs that may be the very view of an input,
@@ -18,8 +19,16 @@ The tiling never changes a result: every element's draw depends on its stream po
 alone.
 """
 
+from cpython.buffer cimport (
+    PyBUF_FORMAT,
+    PyBUF_STRIDES,
+    PyBuffer_IsContiguous,
+    PyBuffer_Release,
+    PyObject_GetBuffer,
+)
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.math cimport floor
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memcpy
 
 import numpy as np
@@ -49,7 +58,7 @@ cdef extern from *:
     int omp_get_max_threads() nogil
 
 cdef enum:
-    TILE = 4096
+    TILE = 4096  # also the largest call ``small`` takes: one tile, one thread, as forward
     SCRATCH = 6  # fd_keep and fd_normal write whole blocks: a run of n needs n + 6 values
 
 # float16 travels as its uint16 bit pattern and is computed in float32.
@@ -147,6 +156,21 @@ cdef inline void _gather(const uint8_t[:, :] a, uint8_t *out, int64_t i0,
         i += n
 
 
+cdef inline void _affine_run(const real *xp, real *yp, const uint8_t *kp, int64_t n,
+                             double scale, double shift, real fill) noexcept nogil:
+    """yp[k] = kp[k] ? xp[k] * scale + shift : fill for k < n, contiguous; all kept if kp
+    is NULL. Loads and computes always, then selects: this vectorises."""
+    cdef int64_t k
+    cdef real v
+    if kp == NULL:
+        for k in range(n):
+            yp[k] = _affine(xp[k], scale, shift)
+    else:
+        for k in range(n):
+            v = _affine(xp[k], scale, shift)
+            yp[k] = v if kp[k] else fill
+
+
 cdef inline void _affine_tile(const real[:, :] x, real[:, :] y, const uint8_t *keep, double scale,
                               double shift, double fill, int64_t i0, int64_t i1) noexcept nogil:
     """y = keep ? x * scale + shift : fill over flat indices i0 <= i < i1; all kept if keep
@@ -154,7 +178,7 @@ cdef inline void _affine_tile(const real[:, :] x, real[:, :] y, const uint8_t *k
     cdef int64_t cols = x.shape[1], i = i0, r, c, n, k, sx = _step(x), sy = _step(y)
     cdef const real *xp
     cdef real *yp
-    cdef real v, f
+    cdef real f
     cdef const uint8_t *kp
     _round(&f, fill)
     while i < i1:
@@ -162,13 +186,8 @@ cdef inline void _affine_tile(const real[:, :] x, real[:, :] y, const uint8_t *k
         xp = &x[r, c]
         yp = &y[r, c]
         kp = keep + (i - i0)
-        if sx == 1 and sy == 1 and keep == NULL:
-            for k in range(n):
-                yp[k] = _affine(xp[k], scale, shift)
-        elif sx == 1 and sy == 1:
-            for k in range(n):  # load and compute always, then select: this vectorises
-                v = _affine(xp[k], scale, shift)
-                yp[k] = v if kp[k] else f
+        if sx == 1 and sy == 1:
+            _affine_run(xp, yp, NULL if keep == NULL else kp, n, scale, shift, f)
         else:
             for k in range(n):
                 yp[k * sy] = _affine(xp[k * sx], scale, shift) if keep == NULL or kp[k] else f
@@ -336,6 +355,63 @@ cdef void _add(const real[:, :] x, const real[:, :] bias, const real[:, :] res, 
     cdef uint8_t *bp = &bits[0] if bits.shape[0] else NULL
     for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
         _add_tile(x, bias, res, y, bp, seed, pos0, row_step, threshold, scale, t * TILE)
+
+
+cdef void _small(const real *x, real *y, int64_t n, uint64_t seed, uint64_t pos0,
+                 uint64_t threshold, double scale) noexcept nogil:
+    cdef uint8_t keep[TILE]
+    _draw_keep(keep, seed, pos0, 0, n, threshold, 0, n)
+    _affine_run(x, y, keep, n, scale, FD_IDENTITY, 0)
+
+
+cdef object _ndarray = np.ndarray
+cdef object _empty_like = np.empty_like
+
+
+def small(x, p, rng, offset):
+    """``dropout(x, p, rng=rng, offset=offset)`` for the common small call, with no Python
+    in between: ``x`` an ndarray of at most ``TILE`` elements, C-contiguous, aligned,
+    native float32 or float64, ``p`` a float in ``[0, 1)``, ``rng`` and ``offset`` ints in
+    ``[0, 2**64)``. Returns None for anything else: the caller then takes the general
+    path, which gives the same bits (and the errors)."""
+    cdef Py_buffer bx, by
+    cdef uint64_t seed, pos, threshold
+    cdef double pv, v, f, scale
+    cdef int64_t n
+    cdef char kind
+    if type(x) is not _ndarray or not isinstance(p, float):
+        return None
+    if type(rng) is not int or type(offset) is not int or rng < 0 or offset < 0:
+        return None
+    if rng >= 2**64 or offset >= 2**64:
+        return None
+    pv = p
+    if not (0.0 <= pv < 1.0):
+        return None
+    seed, pos = rng, offset
+    PyObject_GetBuffer(x, &bx, PyBUF_STRIDES | PyBUF_FORMAT)
+    try:
+        kind = bx.format[0]
+        n = bx.len // bx.itemsize if bx.itemsize else 0
+        if ((kind != b"f" and kind != b"d") or bx.format[1] != 0 or n > TILE
+                or not PyBuffer_IsContiguous(&bx, b"C")
+                or (<uintptr_t>bx.buf) % <uintptr_t>bx.itemsize):
+            return None
+        y = _empty_like(x)
+        PyObject_GetBuffer(y, &by, PyBUF_STRIDES)
+        v = pv * 4294967296.0  # threshold and scale exactly as fastdrop._checks has them
+        f = floor(v)
+        threshold = <uint64_t>f + (v - f >= 0.5)
+        scale = 1.0 if pv == 0.0 else 1.0 / (1.0 - pv)
+        with nogil:
+            if kind == b"f":
+                _small(<const float *>bx.buf, <float *>by.buf, n, seed, pos, threshold, scale)
+            else:
+                _small(<const double *>bx.buf, <double *>by.buf, n, seed, pos, threshold, scale)
+        PyBuffer_Release(&by)
+        return y
+    finally:
+        PyBuffer_Release(&bx)
 
 
 def mask(bits, n, seed, offset, threshold, n_threads):
