@@ -118,9 +118,12 @@ def family_implementations(
 
     The first entry is the same scale-copy bound as in :func:`implementations`; then
     ``SAMPLES`` scale-copies (the write traffic of ``SAMPLES`` Monte Carlo samples),
-    dropout with its packed mask and both backward passes (from that mask, and redrawn),
-    fastdrop's variants with their unfused or NumPy equivalents, and PyTorch's where it
-    has one and is installed. Every fastdrop row returns a new array.
+    dropout, then the training passes writing into preallocated outputs as the
+    scale-copies do (dropout alone and with its packed mask, the backward pass from that
+    mask and redrawn, and ``SAMPLES`` samples), so that their ratios are the kernels'
+    against the bound, then fastdrop's variants with their unfused or NumPy equivalents,
+    and PyTorch's where it has one and is installed. The other fastdrop rows return a new
+    array, as the peers do.
     """
     if x.ndim != 1 or x.size % 4096:
         raise ValueError(f"x must be 1-D with a multiple of 4096 elements, got shape {x.shape}")
@@ -137,13 +140,19 @@ def family_implementations(
     sigma = np.sqrt(p / (1 - p))
     rng = np.random.default_rng(0)
     _, mask = fastdrop.dropout(x, p, rng=1, return_mask=True)
+    y, samples = np.empty_like(x), ys.reshape(SAMPLES, x.size)
     rows.update(
         {
             "dropout": lambda: fastdrop.dropout(x, p, rng=1),
-            "dropout return_mask": lambda: fastdrop.dropout(x, p, rng=1, return_mask=True),
-            "backward from mask": lambda: fastdrop.dropout_backward(x, p, mask=mask),
-            "backward regenerated": lambda: fastdrop.dropout_backward(x, p, rng=1),
-            f"dropout samples={SAMPLES}": lambda: fastdrop.dropout(x, p, rng=1, samples=SAMPLES),
+            "dropout out=": lambda: fastdrop.dropout(x, p, rng=1, out=y),
+            "dropout out= return_mask": lambda: fastdrop.dropout(
+                x, p, rng=1, out=y, return_mask=True
+            ),
+            "backward out= from mask": lambda: fastdrop.dropout_backward(x, p, mask=mask, out=y),
+            "backward out= regenerated": lambda: fastdrop.dropout_backward(x, p, rng=1, out=y),
+            f"dropout out= samples={SAMPLES}": lambda: fastdrop.dropout(
+                x, p, rng=1, samples=SAMPLES, out=samples
+            ),
             "dropout_add": lambda: fastdrop.dropout_add(x2, residual, p, bias=bias, rng=1),
             "r + dropout(x + b)": lambda: residual + fastdrop.dropout(x2 + bias, p, rng=1),
             "alpha_dropout": lambda: fastdrop.alpha_dropout(x, p, rng=1),

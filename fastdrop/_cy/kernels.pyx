@@ -206,9 +206,14 @@ cdef inline void _pack(const uint8_t *keep, uint8_t *bits, int64_t n) noexcept n
 
 
 cdef inline void _unpack(const uint8_t *bits, uint8_t *keep, int64_t n) noexcept nogil:
-    cdef int64_t i
-    for i in range(n):
-        keep[i] = (bits[i >> 3] >> (i & 7)) & 1
+    """keep[i] = bit i of the packed bits, nonzero where kept (bit i % 8 of byte i // 8):
+    whole bytes with a constant mask per bit, which vectorises, then the tail."""
+    cdef int64_t b, j, whole = n // 8
+    for b in range(whole):
+        for j in range(8):
+            keep[8 * b + j] = bits[b] & (1 << j)
+    for j in range(n - 8 * whole):
+        keep[8 * whole + j] = bits[whole] & (1 << j)
 
 
 cdef void _mask_tile(uint8_t *bits, int64_t n, uint64_t seed, uint64_t offset,

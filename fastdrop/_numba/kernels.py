@@ -144,8 +144,14 @@ def _pack(keep, bits, n):
 
 @njit(cache=True, nogil=True)
 def _unpack(bits, keep, n):
-    for i in range(n):
-        keep[i] = (bits[i >> 3] >> (i & 7)) & 1
+    """``keep[i]`` nonzero where bit ``i`` of the packed ``bits`` is set: whole bytes with a
+    constant mask per bit, which vectorises, then the tail."""
+    whole = n // 8
+    for b in range(whole):
+        for j in range(8):
+            keep[8 * b + j] = bits[b] & (1 << j)
+    for j in range(n - 8 * whole):
+        keep[8 * whole + j] = bits[whole] & (1 << j)
 
 
 def _flags(keep, j, n):
