@@ -195,14 +195,20 @@ cdef inline void _affine_tile(const real[:, :] x, real[:, :] y, const uint8_t *k
 
 
 cdef inline void _pack(const uint8_t *keep, uint8_t *bits, int64_t n) noexcept nogil:
-    """Pack n keep flags into ceil(n / 8) bytes, little bit order."""
-    cdef int64_t b, j
+    """Pack n keep flags (0 or 1) into ceil(n / 8) bytes, little bit order: whole bytes with
+    a fixed count of eight, which vectorises, then the tail."""
+    cdef int64_t b, j, whole = n // 8
     cdef uint8_t v
-    for b in range((n + 7) // 8):
+    for b in range(whole):
         v = 0
-        for j in range(min(8, n - 8 * b)):
+        for j in range(8):
             v |= keep[8 * b + j] << j
         bits[b] = v
+    if n > 8 * whole:
+        v = 0
+        for j in range(n - 8 * whole):
+            v |= keep[8 * whole + j] << j
+        bits[whole] = v
 
 
 cdef inline void _unpack(const uint8_t *bits, uint8_t *keep, int64_t n) noexcept nogil:

@@ -134,12 +134,19 @@ def _gather(keep, flags, i0, i1):
 
 @njit(cache=True, nogil=True)
 def _pack(keep, bits, n):
-    """Pack ``n`` keep flags into ``ceil(n / 8)`` bytes, little bit order."""
-    for b in range((n + 7) // 8):
+    """Pack ``n`` keep flags (0 or 1) into ``ceil(n / 8)`` bytes, little bit order: whole
+    bytes with a fixed count of eight, which vectorises, then the tail."""
+    whole = n // 8
+    for b in range(whole):
         v = 0
-        for j in range(min(8, n - 8 * b)):
+        for j in range(8):
             v |= np.int64(keep[8 * b + j]) << j
         bits[b] = v
+    if n > 8 * whole:
+        v = 0
+        for j in range(n - 8 * whole):
+            v |= np.int64(keep[8 * whole + j]) << j
+        bits[whole] = v
 
 
 @njit(cache=True, nogil=True)
