@@ -207,7 +207,9 @@ def best_times(
 
     Every round times ``number`` calls of each callable in turn, so that drifts in clock
     speed, cache state or background load fall on all rows alike: this is how every
-    ratio fastdrop reports is measured. After one warm-up call each, rounds go on for
+    ratio fastdrop reports is measured. Each round starts one row later than the last,
+    so that no row always follows the same one (PyTorch's threads, say, spin on the
+    cores for a while after its call). After one warm-up call each, rounds go on for
     about ``budget`` seconds, at least 3 and at most 200.
     """
     for fn in rows.values():
@@ -215,8 +217,11 @@ def best_times(
     best = dict.fromkeys(rows, float("inf"))
     deadline = time.perf_counter() + budget
     rounds = 0
+    names = list(rows)
     while rounds < 3 or (time.perf_counter() < deadline and rounds < 200):
-        for name, fn in rows.items():
+        k = rounds % len(names)
+        for name in names[k:] + names[:k]:
+            fn = rows[name]
             t0 = time.perf_counter()
             for _ in range(number):
                 fn()

@@ -99,5 +99,8 @@ def test_best_times_interleaves_and_counts_calls():
     rows = {name: (lambda n=name: order.append(n)) for name in ("a", "b")}
     times = best_times(rows, number=2)
     assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
-    # one warm-up call each, then three rounds of two calls each, row after row
-    assert order == ["a", "b"] + ["a", "a", "b", "b"] * 3
+    # one warm-up call each, then three rounds of two calls each, row after row, each
+    # round starting one row later than the last
+    warm_up, rounds = order[:2], [order[2:6], order[6:10], order[10:]]
+    assert warm_up == ["a", "b"]
+    assert rounds == [["a", "a", "b", "b"], ["b", "b", "a", "a"], ["a", "a", "b", "b"]]
