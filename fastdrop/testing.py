@@ -118,7 +118,8 @@ def family_implementations(
 
     The first entry is the same scale-copy bound as in :func:`implementations`; then
     ``SAMPLES`` scale-copies (the write traffic of ``SAMPLES`` Monte Carlo samples),
-    dropout, then the training passes writing into preallocated outputs as the
+    dropout, the packed mask alone (what drawing costs, with almost nothing written),
+    then the training passes writing into preallocated outputs as the
     scale-copies do (dropout alone and with its packed mask, the backward pass from that
     mask and redrawn, and ``SAMPLES`` samples), so that their ratios are the kernels'
     against the bound, then fastdrop's variants with their unfused or NumPy equivalents,
@@ -144,6 +145,7 @@ def family_implementations(
     rows.update(
         {
             "dropout": lambda: fastdrop.dropout(x, p, rng=1),
+            "bernoulli_mask": lambda: fastdrop.bernoulli_mask(x.shape, p, rng=1),
             "dropout out=": lambda: fastdrop.dropout(x, p, rng=1, out=y),
             "dropout out= return_mask": lambda: fastdrop.dropout(
                 x, p, rng=1, out=y, return_mask=True
