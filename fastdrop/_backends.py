@@ -159,9 +159,8 @@ def resolve(name: str, n: int, dtype: np.dtype | None = None) -> tuple[str, Modu
 def small_entry(backend: str | None):
     """Cython's ``small``, the whole of a small ``dropout`` call in C, when the backend in
     force for a call with ``backend=backend`` would run it on Cython (``"auto"`` or
-    ``"cython"``); None otherwise (an unknown name too: the general path reports it)."""
-    name = backend if backend is not None else _backend_scope.get() or _backend_default
-    if name != "auto" and name != "cython":
+    ``"cython"``); None otherwise."""
+    if requested(backend) not in ("auto", "cython"):
         return None
     module = load("cython")
     return None if module is None else module.small

@@ -48,6 +48,13 @@ def _blocks(arrays: Sequence[np.ndarray], leads: Sequence[int]) -> Iterator[Piec
         yield views, k * step
 
 
+def native(a: np.ndarray) -> np.ndarray:
+    """``a`` itself if native and aligned, else a native C-order copy (0-d stays 0-d)."""
+    if a.dtype.isnative and a.flags.aligned:
+        return a
+    return a.astype(a.dtype.newbyteorder("="), order="C")
+
+
 def _nothing() -> None:
     pass
 
@@ -88,7 +95,7 @@ def prepare(
             np.copyto(y_core, a)
             inputs[0] = y_core
         else:
-            inputs[i] = np.ascontiguousarray(a, a.dtype.newbyteorder("="))
+            inputs[i] = native(a)
     views = views_2d([*inputs, y], leads)
     if views is None and into_y and inputs[0] is not y_core:
         trial = views_2d([y_core, *inputs[1:], y], leads)

@@ -86,13 +86,6 @@ def _layouts(where: Where, block: tuple[int, ...]):
         yield ((), 1, cols, cols) if j == 0 else (block[: j - 1], block[j - 1], cols, steps[j - 1])
 
 
-def _native(a: np.ndarray) -> np.ndarray:
-    """``a`` in native byte order and aligned, as the kernels need it."""
-    if a.dtype.isnative and a.flags.aligned:
-        return a
-    return a.astype(a.dtype.newbyteorder("="), order="C")  # keeps 0-d arrays 0-d
-
-
 def _reshaped(arrays, block, core) -> list[np.ndarray] | None:
     """Views of ``arrays`` (each ``extra axes + block``) as ``extra axes + core``, or None
     when one of them would need a copy."""
@@ -106,7 +99,7 @@ def _positioned(kernel, inputs, y, where, offset, lead: int = 0) -> None:
     """``kernel(*input rows, y rows, first position, row step)`` over a chunk, ``y`` with
     ``lead`` extra leading (sample) axes, in the longest rows that every array's layout
     gives without a copy."""
-    arrays = [*(_native(a) for a in inputs), y]
+    arrays = [*(_layout.native(a) for a in inputs), y]
     block = y.shape[lead:]
     fits = (
         (layout, _reshaped(arrays, block, (*layout[0], layout[1], layout[2])))
@@ -184,7 +177,7 @@ def _affine_chunk(x, draw, affine, noise, samples, backend, block_info=None):
         flags = np.stack([_keep(noise_where, part, d, backend) for d in draws]).view(np.uint8)
         n_threads = _backends.get_num_threads()
         choice = _choice(backend, y.size, x.dtype)
-        _api.call(choice, _api._broadcast_apply, _native(x), y, flags, affine, n_threads)
+        _api.call(choice, _api._broadcast_apply, x, y, flags, affine, n_threads)
     return y if samples is not None else y[0]
 
 
@@ -202,7 +195,8 @@ def _add_chunk(x, residual, bias, draw, scale, backend, block_info=None):
     y = np.empty(x.shape, dtype)
     if not x.size:
         return y
-    bias = np.array(IDENTITY, dtype) if bias is None else _native(bias)
+    # Native before broadcasting, so a byteswapped bias is copied at its own size.
+    bias = np.array(IDENTITY, dtype) if bias is None else _layout.native(bias)
     seed, offset, threshold = draw
     n_threads = _backends.get_num_threads()
     no_bits = np.empty(0, np.uint8)
@@ -262,9 +256,7 @@ def _mask_backward_chunk(grad, mask, scale, backend):
         n_threads = _backends.get_num_threads()
         _api.call(
             _choice(backend, grad.size, grad.dtype),
-            lambda k: _layout.run(
-                k.backward, [_native(grad)], y, lambda *_: (bits, scale, n_threads)
-            ),
+            lambda k: _layout.run(k.backward, [grad], y, lambda *_: (bits, scale, n_threads)),
         )
     return y
 
