@@ -100,27 +100,31 @@ static void fd_words_portable(uint32_t *out, uint64_t block, int64_t nblocks, ui
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define FD_AVX2_BLOCKS 8 /* blocks a step of fd_words_avx2 draws: two vectors of four */
+#define FD_AVX2_VECTORS 3 /* vectors of four blocks a step of fd_words_avx2 draws */
 
-/* fd_words_portable for a multiple of FD_AVX2_BLOCKS blocks, with AVX2 intrinsics. Each
- * 32-bit word lives in the low half of a 64-bit lane, so vpmuludq gives the whole 64-bit
- * product of a round in one instruction with no packing. The high halves collect junk
- * (products, XORs), which vpmuludq ignores; only the low halves are stored. */
+/* fd_words_portable with AVX2 intrinsics. Each 32-bit word lives in the low half of a
+ * 64-bit lane, so vpmuludq gives the whole 64-bit product of a round in one instruction
+ * with no packing. The high halves collect junk (products, XORs), which vpmuludq ignores;
+ * only the low halves are stored. A round is a chain of multiply, shift and two XORs:
+ * three independent vectors a step keep the multipliers busy through its latency. A last,
+ * partial step is drawn whole into a buffer. */
 __attribute__((target("avx2")))
 static void fd_words_avx2(uint32_t *out, uint64_t block, int64_t nblocks, uint64_t seed,
                           uint32_t purpose)
 {
+    enum { V = FD_AVX2_VECTORS, STEP = 4 * FD_AVX2_VECTORS };
     const __m256i m0 = _mm256_set1_epi64x(FD_M0), m1 = _mm256_set1_epi64x(FD_M1);
     const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
     const __m256i block_mask = _mm256_set1_epi64x((int64_t)FD_BLOCK_MASK);
     __m256i k0[10], k1[10];
+    uint32_t last[4 * STEP];
     for (int r = 0; r < 10; r++) {
         k0[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)seed + (uint32_t)r * FD_W0));
         k1[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * FD_W1));
     }
-    for (int64_t q = 0; q < nblocks; q += FD_AVX2_BLOCKS) {
-        __m256i c[4][2];
-        for (int u = 0; u < 2; u++) {
+    for (int64_t q = 0; q < nblocks; q += STEP) {
+        __m256i c[4][V];
+        for (int u = 0; u < V; u++) {
             __m256i b = _mm256_set1_epi64x((int64_t)(block + (uint64_t)(q + 4 * u)));
             b = _mm256_and_si256(_mm256_add_epi64(b, lane), block_mask);
             c[0][u] = b; /* the high half is junk to vpmuludq */
@@ -129,7 +133,7 @@ static void fd_words_avx2(uint32_t *out, uint64_t block, int64_t nblocks, uint64
             c[3][u] = _mm256_setzero_si256();
         }
         for (int r = 0; r < 10; r++) {
-            for (int u = 0; u < 2; u++) {
+            for (int u = 0; u < V; u++) {
                 __m256i p0 = _mm256_mul_epu32(c[0][u], m0), p1 = _mm256_mul_epu32(c[2][u], m1);
                 c[0][u] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c[1][u]),
                                            k0[r]);
@@ -139,16 +143,20 @@ static void fd_words_avx2(uint32_t *out, uint64_t block, int64_t nblocks, uint64
                 c[3][u] = p0;
             }
         }
-        for (int u = 0; u < 2; u++) {
+        uint32_t *o = nblocks - q >= STEP ? out + 4 * q : last;
+        for (int u = 0; u < V; u++) {
             /* Lane l holds block q + 4u + l. Gather each block's four low halves. */
             __m256i w01 = _mm256_blend_epi32(c[0][u], _mm256_slli_epi64(c[1][u], 32), 0xAA);
             __m256i w23 = _mm256_blend_epi32(c[2][u], _mm256_slli_epi64(c[3][u], 32), 0xAA);
             __m256i even = _mm256_unpacklo_epi64(w01, w23); /* blocks 0 and 2 */
             __m256i odd = _mm256_unpackhi_epi64(w01, w23);  /* blocks 1 and 3 */
-            uint32_t *o = out + 4 * (q + 4 * u);
-            _mm256_storeu_si256((__m256i *)o, _mm256_permute2x128_si256(even, odd, 0x20));
-            _mm256_storeu_si256((__m256i *)(o + 8), _mm256_permute2x128_si256(even, odd, 0x31));
+            _mm256_storeu_si256((__m256i *)(o + 16 * u),
+                                _mm256_permute2x128_si256(even, odd, 0x20));
+            _mm256_storeu_si256((__m256i *)(o + 16 * u + 8),
+                                _mm256_permute2x128_si256(even, odd, 0x31));
         }
+        if (o == last)
+            memcpy(out + 4 * q, last, (size_t)(4 * (nblocks - q)) * sizeof *out);
     }
 }
 
@@ -169,22 +177,22 @@ static int fd_use_simd(int on)
 }
 #endif
 
-/* fd_words_portable's words, the bulk of them through fd_words_avx2 where enabled. */
+/* fd_words_portable's words, through fd_words_avx2 where enabled. */
 static inline void fd_words(uint32_t *out, uint64_t block, int64_t nblocks, uint64_t seed,
                             uint32_t purpose)
 {
-    int64_t done = 0;
-#ifdef FD_AVX2_BLOCKS
+#ifdef FD_AVX2_VECTORS
     if (fd_avx2) {
-        done = nblocks - nblocks % FD_AVX2_BLOCKS;
-        fd_words_avx2(out, block, done, seed, purpose);
+        fd_words_avx2(out, block, nblocks, seed, purpose);
+        return;
     }
 #endif
-    fd_words_portable(out + 4 * done, block + (uint64_t)done, nblocks - done, seed, purpose);
+    fd_words_portable(out, block, nblocks, seed, purpose);
 }
 
-/* Blocks drawn at a time into a buffer on the stack: 4 KiB of words. */
-#define FD_CHUNK 256
+/* Blocks drawn at a time into a buffer on the stack: about 4 KiB of words, in whole steps
+ * of fd_words_avx2. */
+#define FD_CHUNK 264
 
 /* On x86-64 Linux fd_keep and fd_normal are compiled for AVX-512, AVX2 and the baseline
  * and picked at load time. fd_keep's work is all integer; fd_normal's floating point is
