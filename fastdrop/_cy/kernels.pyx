@@ -42,6 +42,14 @@ cdef extern from "philox.h" nogil:
     uint16_t fd_f2h(float f)
     int fd_use_simd(int on)
 
+cdef extern from "affine.h" nogil:
+    void fd_affine_f32(const float *x, float *y, const uint8_t *keep, int64_t n, float scale,
+                       float shift, float fill)
+    void fd_affine_f64(const double *x, double *y, const uint8_t *keep, int64_t n, double scale,
+                       double shift, double fill)
+    void fd_affine_f16(const uint16_t *x, uint16_t *y, const uint8_t *keep, int64_t n,
+                       float scale, float shift, uint16_t fill)
+
 cdef extern from *:
     """
     #ifdef _OPENMP
@@ -159,16 +167,13 @@ cdef inline void _gather(const uint8_t[:, :] a, uint8_t *out, int64_t i0,
 cdef inline void _affine_run(const real *xp, real *yp, const uint8_t *kp, int64_t n,
                              double scale, double shift, real fill) noexcept nogil:
     """yp[k] = kp[k] ? xp[k] * scale + shift : fill for k < n, contiguous; all kept if kp
-    is NULL. Loads and computes always, then selects: this vectorises."""
-    cdef int64_t k
-    cdef real v
-    if kp == NULL:
-        for k in range(n):
-            yp[k] = _affine(xp[k], scale, shift)
+    is NULL: affine.h's loop for the dtype, the same arithmetic as _affine."""
+    if real is double:
+        fd_affine_f64(xp, yp, kp, n, scale, shift, fill)
+    elif real is float:
+        fd_affine_f32(xp, yp, kp, n, <float>scale, <float>shift, fill)
     else:
-        for k in range(n):
-            v = _affine(xp[k], scale, shift)
-            yp[k] = v if kp[k] else fill
+        fd_affine_f16(xp, yp, kp, n, <float>scale, <float>shift, fill)
 
 
 cdef inline void _affine_tile(const real[:, :] x, real[:, :] y, const uint8_t *keep, double scale,

@@ -194,12 +194,13 @@ static inline void fd_words(uint32_t *out, uint64_t block, int64_t nblocks, uint
  * of fd_words_avx2. */
 #define FD_CHUNK 264
 
-/* On x86-64 Linux fd_keep and fd_normal are compiled for AVX-512, AVX2 and the baseline
- * and picked at load time. fd_keep's work is all integer; fd_normal's floating point is
- * +, -, *, / and sqrt, each correctly rounded in every instruction set, and the build
- * turns off FMA contraction (-ffp-contract=off), so every version gives the same bits. */
+/* On x86-64 Linux fd_keep, fd_normal (and affine.h's loops) are compiled for the x86-64-v4
+ * (AVX-512), x86-64-v3 (AVX2, F16C) and baseline instruction sets and picked at load time.
+ * fd_keep's work is all integer; the floating point is +, -, *, / and sqrt, and float16
+ * conversions, each correctly rounded in every instruction set, and the build turns off
+ * FMA contraction (-ffp-contract=off), so every version gives the same bits. */
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define FD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define FD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define FD_CLONES
 #endif
