@@ -25,11 +25,11 @@ _MODULES = {"numba": "fastdrop._numba", "cython": "fastdrop._cy", "numpy": "fast
 # machine (fastdrop bench, 64 to 1e7 elements), Cython takes 0.55-0.94x Numba's time on
 # float32 and float64 at every size, has the lower call overhead and needs no JIT, so a
 # process that never passes float16 never imports Numba. float16 is the exception: from
-# AUTO_HALF elements on, Numba takes 0.1-0.5x Cython's time (LLVM converts half
-# precision with the CPU's instructions; GCC's _Float16 calls a library routine per
-# element), so float16 calls of that size take AUTO_HALF_ORDER. See README "Dispatch".
+# AUTO_HALF elements on, Numba takes 0.5-0.8x Cython's time (LLVM converts half precision 8
+# lanes at a time; GCC 12 converts one element at a time, with F16C where the CPU has
+# it), so float16 calls of that size take AUTO_HALF_ORDER. See README "Dispatch".
 AUTO_ORDER = ("cython", "numba", "numpy")
-AUTO_HALF = 2048
+AUTO_HALF = 16384
 AUTO_HALF_ORDER = ("numba", "cython", "numpy")
 
 _loaded: dict[str, ModuleType] = {}
