@@ -105,20 +105,35 @@ def _span(r, cols, i0, i1):
 
 
 @njit(cache=True, nogil=True)
-def _draw_keep(keep, seed, pos0, row_step, cols, threshold, i0, i1):
-    """``keep[i - i0] = draw(position of flat index i) >= threshold`` for ``i0 <= i < i1``.
+def _keep_scratch():
+    """A tile's scratch for ``_draw_keep``: ``keep`` and ``buf``."""
+    return np.empty(TILE, np.uint8), np.empty(TILE // 4 + 2, np.uint32)
 
-    A threshold of 0 keeps all and one above every word keeps none, without drawing.
+
+@njit(cache=True, nogil=True)
+def _draw_keep(keep, buf, seed, pos0, row_step, cols, threshold, i0, i1):
+    """The keep flags of the flat indices ``i0 <= i < i1``: ``flags[i - i0] = draw(position
+    of flat index i) >= threshold``, drawn into the scratch ``buf`` (``uint32``, at least
+    ``TILE // 4 + 2`` values).
+
+    Returns a view of ``buf`` when the indices lie in one row, with nothing copied (a
+    byte copy does not vectorise here and took about half the time of drawing); else
+    ``keep``, filled row segment by row segment. A threshold of 0 keeps all and one above
+    every word keeps none, without drawing.
     """
+    n = i1 - i0
     if threshold == 0 or threshold > MAX_WORD:
-        keep[: i1 - i0] = np.uint8(threshold == 0)
-        return
-    buf = np.empty(TILE // 4 + 2, np.uint32)
+        keep[:n] = np.uint8(threshold == 0)
+        return keep[:n]
     flags = buf.view(np.uint8)
-    for r in range(i0 // cols, (i1 - 1) // cols + 1):
-        c, n, j = _span(r, cols, i0, i1)
-        skip = keep_flags(buf, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed, threshold)
-        keep[j : j + n] = flags[skip : skip + n]
+    r0, r1 = i0 // cols, (i1 - 1) // cols
+    for r in range(r0, r1 + 1):
+        c, m, j = _span(r, cols, i0, i1)
+        skip = keep_flags(buf, pos0 + np.uint64(r) * row_step + np.uint64(c), m, seed, threshold)
+        if r0 == r1:
+            return flags[skip : skip + m]
+        keep[j : j + m] = flags[skip : skip + m]
+    return keep[:n]
 
 
 @njit(cache=True, nogil=True)
@@ -284,9 +299,9 @@ def _mask(bits, n, seed, offset, threshold):
     for t in prange((n + TILE - 1) // TILE):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
-        keep = np.empty(TILE, np.uint8)
-        _draw_keep(keep, seed, offset, np.uint64(0), n, threshold, i0, i1)
-        _pack(keep, bits[i0 // 8 :], i1 - i0)
+        keep, buf = _keep_scratch()
+        flags = _draw_keep(keep, buf, seed, offset, np.uint64(0), n, threshold, i0, i1)
+        _pack(flags, bits[i0 // 8 :], i1 - i0)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -295,13 +310,13 @@ def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, sh
     for t in prange((n + TILE - 1) // TILE):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
-        keep = np.empty(TILE, np.uint8)
+        keep, buf = _keep_scratch()
         for s in range(y.shape[0]):  # every sample while this tile of x is in L1
             start = pos0 + np.uint64(s) * sample_step
-            _draw_keep(keep, seed, start, row_step, x.shape[1], threshold, i0, i1)
-            _affine(x, y[s], keep, scale, shift, fill, i0, i1)
+            flags = _draw_keep(keep, buf, seed, start, row_step, x.shape[1], threshold, i0, i1)
+            _affine(x, y[s], flags, scale, shift, fill, i0, i1)
             if bits.size:
-                _pack(keep, bits[s, i0 // 8 :], i1 - i0)
+                _pack(flags, bits[s, i0 // 8 :], i1 - i0)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -348,11 +363,11 @@ def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale):
     for t in prange((n + TILE - 1) // TILE):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
-        keep = np.empty(TILE, np.uint8)
-        _draw_keep(keep, seed, pos0, row_step, x.shape[1], threshold, i0, i1)
-        _add_tile(x, bias, residual, y, keep, scale, i0, i1)
+        keep, buf = _keep_scratch()
+        flags = _draw_keep(keep, buf, seed, pos0, row_step, x.shape[1], threshold, i0, i1)
+        _add_tile(x, bias, residual, y, flags, scale, i0, i1)
         if bits.size:
-            _pack(keep, bits[i0 // 8 :], i1 - i0)
+            _pack(flags, bits[i0 // 8 :], i1 - i0)
 
 
 def _bits_of(a: np.ndarray) -> np.ndarray:
