@@ -124,3 +124,22 @@ def test_cython_simd_and_portable_words_agree(seed, offset, n, p):
                 np.testing.assert_array_equal(a, b)
     finally:
         cy.use_simd(True)
+
+
+@pytest.mark.skipif("cython" not in fastdrop.available_backends(), reason="cython unavailable")
+@pytest.mark.parametrize("func", [fastdrop.dropout, fastdrop.alpha_dropout])
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_cython_f16c_and_portable_float16_agree(func, p):
+    """The Cython backend converts float16 eight lanes at a time with F16C where it can,
+    else one element at a time: both give the reference's bits for every float16 value
+    (NaNs, infinities and subnormals too), kept or dropped, scaled or shifted."""
+    cy = _backends.load("cython")
+    x = np.arange(2**16 + 5, dtype=np.uint64).astype(np.uint16).view(np.float16)
+    expected = func(x, p, rng=3, offset=5, backend="numpy").view(np.uint16)
+    try:
+        for on in (False, True):
+            cy.use_simd(on)
+            got = func(x, p, rng=3, offset=5, backend="cython").view(np.uint16)
+            np.testing.assert_array_equal(got, expected)
+    finally:
+        cy.use_simd(True)

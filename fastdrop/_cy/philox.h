@@ -161,12 +161,15 @@ static void fd_words_avx2(uint32_t *out, uint64_t block, int64_t nblocks, uint64
 }
 
 static int fd_avx2 = 0; /* whether fd_words takes fd_words_avx2: see fd_use_simd */
+static int fd_f16c = 0; /* whether affine.h converts float16 with F16C: see fd_use_simd */
 
-/* Take the AVX2 words where the CPU has AVX2 and on is nonzero; returns whether it does. */
+/* Take the AVX2 words (and F16C float16 conversions) where the CPU has them and on is
+ * nonzero; returns whether it does. */
 static int fd_use_simd(int on)
 {
     __builtin_cpu_init();
     fd_avx2 = on && __builtin_cpu_supports("avx2");
+    fd_f16c = fd_avx2 && __builtin_cpu_supports("f16c");
     return fd_avx2;
 }
 #else
