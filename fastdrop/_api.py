@@ -21,27 +21,26 @@ IDENTITY = -0.0  # x + -0.0 == x for every x: the shift of plain dropout
 # What a kernel does to an element: kept -> x * scale + shift, dropped -> fill.
 Affine = tuple[float, float, float]
 
-Choice = tuple[str, int, "np.dtype | None", str, ModuleType]
+Choice = tuple[str, str, ModuleType]
 
 
-def backend_for(backend: str | None, n: int, dtype: np.dtype | None) -> Choice:
-    """``(requested, n, dtype, chosen, kernels)`` for a call on ``n`` elements of
-    ``dtype`` (None for a mask alone)."""
+def backend_for(backend: str | None) -> Choice:
+    """``(requested, chosen, kernels)`` for a call with ``backend=backend``."""
     requested = _backends.requested(backend)
-    return (requested, n, dtype, *_backends.resolve(requested, n, dtype))
+    return (requested, *_backends.resolve(requested))
 
 
 def call(choice: Choice, fn, *args) -> None:
     """Run ``fn(kernels, *args)``; under "auto", a Numba that fails at run time (unable to
     compile, say) is dropped with a warning and the call goes to the next backend."""
-    requested, n, dtype, name, kernels = choice
+    requested, name, kernels = choice
     try:
         fn(kernels, *args)
     except Exception as exc:
         if requested != "auto" or name != "numba" or isinstance(exc, ValueError | TypeError):
             raise
         _backends.disable(name, exc)
-        call(backend_for("auto", n, dtype), fn, *args)
+        call(backend_for("auto"), fn, *args)
 
 
 # -- kernel orchestration ------------------------------------------------------------------
@@ -293,7 +292,7 @@ def dropout(
     samples = _checks.samples(samples)
     shape = x.shape if samples is None else (samples, *x.shape)
     out = _checks.out(out, shape, x.dtype, x)
-    choice = backend_for(backend, math.prod(shape), x.dtype)
+    choice = backend_for(backend)
 
     if not training:
         y = evaluate(choice, x, 1.0 - p if scaling == "classic" else None, samples, out)
@@ -376,7 +375,7 @@ def backward(grad, p, scale, mask, rng, offset, noise, out, backend) -> np.ndarr
     else:
         _checks.rng(rng)
     out = _checks.out(out, grad.shape, grad.dtype, grad)
-    choice = backend_for(backend, grad.size, grad.dtype)
+    choice = backend_for(backend)
     seed = None if mask is not None else _checks.seed(rng)  # one draw from a Generator
     return regenerate(choice, grad, _checks.threshold(p), scale, mask, seed, offset, noise, out)
 
@@ -429,7 +428,7 @@ def bernoulli_mask(
     noise = _checks.noise_shape(noise_shape, shape)
     drawn = shape if noise is None else noise
     m = math.prod(drawn)
-    choice = backend_for(backend, m, None)
+    choice = backend_for(backend)
 
     bits = np.empty((1, (m + 7) // 8), np.uint8)
     seed = _checks.seed(rng)

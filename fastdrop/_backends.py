@@ -22,15 +22,10 @@ NAMES = ("numba", "cython", "numpy")
 _MODULES = {"numba": "fastdrop._numba", "cython": "fastdrop._cy", "numpy": "fastdrop._numpy"}
 
 # "auto" takes the first available backend of AUTO_ORDER. Side by side on a 2-core AVX2
-# machine (fastdrop bench, 64 to 1e7 elements), Cython takes 0.55-0.94x Numba's time on
-# float32 and float64 at every size, has the lower call overhead and needs no JIT, so a
-# process that never passes float16 never imports Numba. float16 is the exception: from
-# AUTO_HALF elements on, Numba takes 0.5-0.8x Cython's time (LLVM converts half precision 8
-# lanes at a time; GCC 12 converts one element at a time, with F16C where the CPU has
-# it), so float16 calls of that size take AUTO_HALF_ORDER. See README "Dispatch".
+# machine (fastdrop bench, 64 to 1e7 elements), Cython takes 0.55-1.0x Numba's time on
+# every dtype at every size, has the lower call overhead and needs no JIT, so a process
+# that has Cython never imports Numba under auto. See README "Dispatch".
 AUTO_ORDER = ("cython", "numba", "numpy")
-AUTO_HALF = 16384
-AUTO_HALF_ORDER = ("numba", "cython", "numpy")
 
 _loaded: dict[str, ModuleType] = {}
 _failed: dict[str, str] = {}
@@ -140,16 +135,14 @@ def requested(backend: str | None) -> str:
     return check_name(_backend_default, "FASTDROP_BACKEND")
 
 
-def resolve(name: str, n: int, dtype: np.dtype | None = None) -> tuple[str, ModuleType]:
-    """The backend that runs a call on ``n`` elements of ``dtype`` (None: no float data):
-    ``name`` itself, or auto's choice."""
+def resolve(name: str) -> tuple[str, ModuleType]:
+    """The backend that runs a call: ``name`` itself, or auto's choice."""
     if name != "auto":
         module = load(name)
         if module is None:
             raise ValueError(f"the {name!r} backend is not available: {_failed[name]}")
         return name, module
-    half = dtype == np.float16 and n >= AUTO_HALF
-    for candidate in AUTO_HALF_ORDER if half else AUTO_ORDER:
+    for candidate in AUTO_ORDER:
         module = load(candidate)
         if module is not None:
             return candidate, module

@@ -264,7 +264,7 @@ def alpha_dropout(
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, x.shape)
     out = _checks.out(out, x.shape, x.dtype, x)
-    choice = backend_for(backend, x.size, x.dtype)
+    choice = backend_for(backend)
     if not training or p == 0.0:
         y = evaluate(choice, x, None, None, out)
         return (y, all_kept(mask_size(x, noise), None)) if return_mask else y
@@ -396,7 +396,7 @@ def gaussian_dropout(
     _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, x.shape, x.dtype, x)
-    choice = backend_for(backend, x.size, x.dtype)
+    choice = backend_for(backend)
     if not training or p == 0.0:
         return evaluate(choice, x, None, None, out)
     return _gaussian(choice, x, _checks.seed(rng), offset, math.sqrt(p / (1.0 - p)), out)
@@ -442,7 +442,7 @@ def gaussian_dropout_backward(
     _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, grad.shape, grad.dtype, grad)
-    choice = backend_for(backend, grad.size, grad.dtype)
+    choice = backend_for(backend)
     if p == 0.0:
         return evaluate(choice, grad, 1.0, None, out)
     return _gaussian(choice, grad, _checks.seed(rng), offset, math.sqrt(p / (1.0 - p)), out)
@@ -544,7 +544,7 @@ def dropout_add(
     _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, x.shape, x.dtype, x, residual, bias_b)
-    choice = backend_for(backend, x.size, x.dtype)
+    choice = backend_for(backend)
 
     if training:
         threshold, scale, seed = _checks.threshold(p), _checks.keep_scale(p, scaling), None

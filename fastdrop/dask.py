@@ -113,10 +113,6 @@ def _positioned(kernel, inputs, y, where, offset, lead: int = 0) -> None:
         kernel(*(v[idx] for v in views[:-1]), views[-1][samples + idx], first, row_step)
 
 
-def _choice(backend, n, dtype):
-    return _api.backend_for(backend, n, None if dtype is None else np.dtype(dtype))
-
-
 def _forward(x, y, where, draw, affine, backend) -> None:
     """``y[s] = keep ? x * scale + shift : fill`` over a chunk, ``y`` of shape ``(samples,
     *x.shape)``, ``keep`` drawn at the chunk's own positions, sample ``s`` from ``offset +
@@ -132,7 +128,7 @@ def _forward(x, y, where, draw, affine, backend) -> None:
 
         _positioned(kernel, [x], y, where, offset, lead=1)
 
-    _api.call(_choice(backend, y.size, y.dtype), run)
+    _api.call(_api.backend_for(backend), run)
 
 
 def _keep(where, block, draw, backend) -> np.ndarray:
@@ -176,15 +172,14 @@ def _affine_chunk(x, draw, affine, noise, samples, backend, block_info=None):
         draws = [(seed, (offset + s * m) % U64, threshold) for s in range(k)]
         flags = np.stack([_keep(noise_where, part, d, backend) for d in draws]).view(np.uint8)
         n_threads = _backends.get_num_threads()
-        choice = _choice(backend, y.size, x.dtype)
+        choice = _api.backend_for(backend)
         _api.call(choice, _api._broadcast_apply, x, y, flags, affine, n_threads)
     return y if samples is not None else y[0]
 
 
 def _eval_chunk(x, factor, samples, backend):
     """A chunk of eval mode: ``x * factor`` (``factor`` None: ``x``), once per sample."""
-    k = 1 if samples is None else samples
-    return _api.evaluate(_choice(backend, k * x.size, x.dtype), x, factor, samples, None)
+    return _api.evaluate(_api.backend_for(backend), x, factor, samples, None)
 
 
 def _add_chunk(x, residual, bias, draw, scale, backend, block_info=None):
@@ -208,7 +203,7 @@ def _add_chunk(x, residual, bias, draw, scale, backend, block_info=None):
         inputs = [x, np.broadcast_to(bias, x.shape), residual]
         _positioned(kernel, inputs, y, where, offset)
 
-    _api.call(_choice(backend, x.size, dtype), run)
+    _api.call(_api.backend_for(backend), run)
     return y
 
 
@@ -224,7 +219,7 @@ def _gaussian_chunk(x, seed, offset, sigma, backend, block_info=None):
 
             _positioned(kernel, [x], y, where, offset)
 
-        _api.call(_choice(backend, x.size, x.dtype), run)
+        _api.call(_api.backend_for(backend), run)
     return y
 
 
@@ -255,7 +250,7 @@ def _mask_backward_chunk(grad, mask, scale, backend):
         bits = mask.reshape(-1)[: (grad.size + 7) // 8]
         n_threads = _backends.get_num_threads()
         _api.call(
-            _choice(backend, grad.size, grad.dtype),
+            _api.backend_for(backend),
             lambda k: _layout.run(k.backward, [grad], y, lambda *_: (bits, scale, n_threads)),
         )
     return y
