@@ -22,7 +22,7 @@ NAMES = ("numba", "cython", "numpy")
 _MODULES = {"numba": "fastdrop._numba", "cython": "fastdrop._cy", "numpy": "fastdrop._numpy"}
 
 # "auto" takes the first available backend of AUTO_ORDER. Side by side on a 2-core AVX2
-# machine (fastdrop bench, 64 to 1e7 elements), Cython takes 0.55-1.0x Numba's time on
+# machine (fastdrop bench, 64 to 1e7 elements), Cython takes 0.04-1.0x Numba's time on
 # every dtype at every size, has the lower call overhead and needs no JIT, so a process
 # that has Cython never imports Numba under auto. See README "Dispatch".
 AUTO_ORDER = ("cython", "numba", "numpy")

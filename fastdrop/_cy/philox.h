@@ -193,7 +193,7 @@ static inline void fd_words(uint32_t *out, uint64_t block, int64_t nblocks, uint
     fd_words_portable(out, block, nblocks, seed, purpose);
 }
 
-/* Blocks drawn at a time into a buffer on the stack: about 4 KiB of words, in whole steps
+/* Blocks drawn at a time into a buffer on the stack: about 4 KiB of words, in 22 whole steps
  * of fd_words_avx2. */
 #define FD_CHUNK 264
 
