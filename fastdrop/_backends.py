@@ -100,7 +100,8 @@ def why_unavailable(name: str) -> str | None:
 
 
 def available_backends() -> list[str]:
-    """The backends that work in this process, in order of preference.
+    """The backends that work in this process, in the order of ``NAMES`` (auto prefers
+    Cython, then Numba, then the NumPy reference).
 
     Returns
     -------

@@ -101,12 +101,13 @@ def test_mask_draws_are_the_known_answers(row, backend):
 @given(
     seed=seeds,
     offset=st.one_of(offsets, st.integers(2**64 - 200, 2**64 - 1)),
-    n=st.integers(0, 300),
+    n=st.integers(0, 3000),
     p=st.sampled_from([0.1, 0.5]),
 )
 def test_cython_simd_and_portable_words_agree(seed, offset, n, p):
     """The Cython backend draws words with AVX2 intrinsics where it can, else in portable
-    C: both give the reference's masks and normals, across the 2**64 wrap too."""
+    C: both give the reference's masks and normals, across the 2**64 wrap and across the
+    chunks of 264 blocks that fd_keep draws at a time, too."""
     cy = _backends.load("cython")
     x = np.ones(n)
     expected = (

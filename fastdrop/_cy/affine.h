@@ -36,7 +36,8 @@ FD_AFFINE(fd_affine_f16_each, uint16_t, float, fd_h2f, fd_f2h) /* float16 as its
 
 #if defined(__x86_64__) && defined(__GNUC__)
 /* fd_affine_f16_each eight lanes at a time: GCC converts _Float16 one element at a time
- * even where the CPU has F16C. The conversions round to nearest even, as _Float16 does. */
+ * even where the CPU has F16C. The conversions round in the current mode, as _Float16's
+ * and the float arithmetic do (to nearest even, unless the process changes it). */
 __attribute__((target("avx2,f16c")))
 static void fd_affine_f16_f16c(const uint16_t *x, uint16_t *y, const uint8_t *keep, int64_t n,
                                float scale, float shift, uint16_t fill)
@@ -47,7 +48,7 @@ static void fd_affine_f16_f16c(const uint16_t *x, uint16_t *y, const uint8_t *ke
     for (; k + 8 <= n; k += 8) {
         __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + k)));
         __m128i h = _mm256_cvtps_ph(_mm256_add_ps(_mm256_mul_ps(v, s), sh),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                                    _MM_FROUND_CUR_DIRECTION);
         if (keep != NULL) {
             __m128i kept = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(keep + k)));
             h = _mm_blendv_epi8(h, f, _mm_cmpeq_epi16(kept, zero));

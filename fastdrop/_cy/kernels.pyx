@@ -79,9 +79,9 @@ OPENMP = bool(FD_OPENMP)
 
 
 def use_simd(on):
-    """Draw Philox words with AVX2 intrinsics (where the CPU has AVX2) if ``on``, else
-    with portable C; returns whether AVX2 is now in use. The words are the same either
-    way: the tests run both."""
+    """Draw Philox words with AVX2 intrinsics, and convert float16 eight lanes at a time
+    with F16C (where the CPU has them), if ``on``; else portable C for both. Returns
+    whether AVX2 is now in use. The results are the same either way: the tests run both."""
     return bool(fd_use_simd(on))
 
 

@@ -198,12 +198,17 @@ static inline void fd_words(uint32_t *out, uint64_t block, int64_t nblocks, uint
 #define FD_CHUNK 264
 
 /* On x86-64 Linux fd_keep, fd_normal (and affine.h's loops) are compiled for the x86-64-v4
- * (AVX-512), x86-64-v3 (AVX2, F16C) and baseline instruction sets and picked at load time.
+ * (AVX-512), x86-64-v3 (AVX2, F16C) and baseline instruction sets and picked at load time
+ * (tested with GCC 12).
  * fd_keep's work is all integer; the floating point is +, -, *, / and sqrt, and float16
  * conversions, each correctly rounded in every instruction set, and the build turns off
  * FMA contraction (-ffp-contract=off), so every version gives the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && \
+    (!defined(__clang__) || __clang_major__ >= 18)
 #define FD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#elif defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+/* Clang before 18 takes no arch= in target_clones. */
+#define FD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define FD_CLONES
 #endif
