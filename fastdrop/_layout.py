@@ -76,10 +76,10 @@ def prepare(
     aligned buffer and copied back by ``finish``.
     """
     leads = [0] * len(inputs) + [lead]
-    if y.flags.aligned and all(a.dtype.isnative and a.flags.aligned for a in inputs):
-        views = views_2d([*inputs, y], leads)  # the common case, first and fast
-        if views is not None:
-            return [(views, 0)], False, _nothing
+    clean = y.flags.aligned and all(a.dtype.isnative and a.flags.aligned for a in inputs)
+    views = views_2d([*inputs, y], leads) if clean else None  # the common case, first
+    if views is not None:
+        return [(views, 0)], False, _nothing
     finish: Callable[[], None] = _nothing
     if not y.flags.aligned:  # e.g. a packed structured field: kernels need whole-item strides
         target, y = y, np.empty(y.shape, y.dtype)
@@ -96,7 +96,8 @@ def prepare(
             inputs[0] = y_core
         else:
             inputs[i] = native(a)
-    views = views_2d([*inputs, y], leads)
+    if not clean:  # else nothing was converted, and views_2d has answered already
+        views = views_2d([*inputs, y], leads)
     if views is None and into_y and inputs[0] is not y_core:
         trial = views_2d([y_core, *inputs[1:], y], leads)
         if trial is not None:
