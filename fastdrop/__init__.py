@@ -1,21 +1,16 @@
 """fastdrop: fast, reproducible, NaN-safe dropout for CPUs.
 
 Every mask is a pure function of ``(seed, offset, p, shape)``, drawn with Philox4x32-10,
-and identical on every backend (Numba, Cython/OpenMP, NumPy), thread count and layout.
+and identical on every backend (Numba, Cython, NumPy), thread count and layout.
 """
+
+import importlib.util
 
 from fastdrop import random
 from fastdrop._api import bernoulli_mask, dropout, dropout_backward
-from fastdrop._backends import (
-    available_backends,
-    get_backend,
-    get_num_threads,
-    set_backend,
-    set_num_threads,
-    threads,
-    use_backend,
-)
+from fastdrop._backends import available_backends, get_backend, set_backend, use_backend
 from fastdrop._layer import Dropout
+from fastdrop._threads import get_num_threads, set_num_threads, threads
 from fastdrop._variants import (
     alpha_dropout,
     alpha_dropout_backward,
@@ -33,6 +28,9 @@ from fastdrop._variants import (
     spatial_dropout_backward,
 )
 from fastdrop._version import version as __version__  # noqa: F401  (set at build time)
+
+if importlib.util.find_spec("threadpoolctl") is not None:  # else nothing can ask
+    from fastdrop import _threadpool  # noqa: F401  (threadpoolctl sees fastdrop's threads)
 
 __all__ = [
     "Dropout",

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import numpy as np
 
-from fastdrop import _backends, _checks, _layout
+from fastdrop import _backends, _checks, _layout, _threads
 from fastdrop._checks import U64
 
 NO_BITS = np.empty((0, 0), np.uint8)  # forward: no mask wanted
@@ -115,7 +115,7 @@ def sample(choice, x, seed, offset, threshold, affine, noise, samples, out, retu
     m = mask_size(x, noise)
     wanted = return_mask or noise is not None
     bits = np.empty((k, (m + 7) // 8) if wanted else (0, 0), np.uint8)
-    y3, n_threads = (y if samples is not None else y[None]), _backends.get_num_threads()
+    y3, n_threads = (y if samples is not None else y[None]), _threads.for_call(y.size)
     if noise is not None:
         draw = (seed, offset, threshold)
         _noise_shaped(choice, x, y3, bits, noise, draw, affine, n_threads)
@@ -130,7 +130,7 @@ def regenerate(choice, grad, threshold, scale, mask, seed, offset, noise, out):
     """``out = keep ? grad * scale : +0.0`` with ``keep`` from a packed ``mask`` or redrawn
     from ``(seed, offset)``; ``noise`` as for :func:`sample`."""
     y = np.empty(grad.shape, _checks.native(grad.dtype)) if out is None else out
-    n_threads = _backends.get_num_threads()
+    n_threads = _threads.for_call(grad.size)
     affine = (scale, IDENTITY, 0.0)
     if noise is not None:
         if mask is None:
@@ -161,7 +161,7 @@ def evaluate(choice, x, factor, samples, out):
     if factor is None or not y.size:
         np.copyto(y3, x)
         return y
-    n_threads = _backends.get_num_threads()
+    n_threads = _threads.for_call(x.size)
     call(choice, lambda k: _layout.run(k.scale, [x], y3[0, ...], lambda *_: (factor, n_threads)))
     np.copyto(y3[1:], y3[0])
     return y
@@ -433,7 +433,7 @@ def bernoulli_mask(
     bits = np.empty((1, (m + 7) // 8), np.uint8)
     seed = _checks.seed(rng)
     if m:
-        n_threads = _backends.get_num_threads()
+        n_threads = _threads.for_call(m)
         call(choice, draw_masks, bits, m, seed, offset, _checks.threshold(p), n_threads)
     if packed:
         return bits[0]

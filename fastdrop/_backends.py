@@ -1,9 +1,9 @@
-"""Backend registry, selection and thread settings.
+"""Backend registry and selection.
 
 Selection order for a call: the ``backend=`` argument, then the innermost
 ``use_backend(...)`` block of the calling thread, then ``set_backend(...)``, then the
-``FASTDROP_BACKEND`` environment variable, then ``"auto"``. Threads resolve the same way:
-``threads(n)``, ``set_num_threads(n)``, ``FASTDROP_NUM_THREADS``, all available cores.
+``FASTDROP_BACKEND`` environment variable, then ``"auto"``. Thread counts are
+``fastdrop._threads``'s.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import os
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
-
-import numpy as np
 
 NAMES = ("numba", "cython", "numpy")
 _MODULES = {"numba": "fastdrop._numba", "cython": "fastdrop._cy", "numpy": "fastdrop._numpy"}
@@ -34,39 +32,6 @@ _backend_default = os.environ.get("FASTDROP_BACKEND", "auto") or "auto"
 _backend_scope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "fastdrop_backend", default=None
 )
-_threads_scope: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "fastdrop_threads", default=None
-)
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _check_threads(n: object, source: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise TypeError(f"{source} must be a positive integer, got {n!r}")
-    if n < 1:
-        raise ValueError(f"{source} must be a positive integer, got {n!r}")
-    return int(n)
-
-
-def _threads_from_env() -> int:
-    value = os.environ.get("FASTDROP_NUM_THREADS")
-    if not value:
-        return _cpu_count()
-    try:
-        return _check_threads(int(value), "FASTDROP_NUM_THREADS")
-    except ValueError:
-        raise ValueError(
-            f"FASTDROP_NUM_THREADS must be a positive integer, got {value!r}"
-        ) from None
-
-
-_threads_default = _threads_from_env()
 
 
 def load(name: str) -> ModuleType | None:
@@ -218,57 +183,3 @@ def use_backend(name: str) -> Iterator[None]:
         yield
     finally:
         _backend_scope.reset(token)
-
-
-def get_num_threads() -> int:
-    """The number of threads a call made now from this thread would use.
-
-    Examples
-    --------
-    >>> import fastdrop
-    >>> with fastdrop.threads(3):
-    ...     fastdrop.get_num_threads()
-    3
-    """
-    scoped = _threads_scope.get()
-    return _threads_default if scoped is None else scoped
-
-
-def set_num_threads(n: int) -> None:
-    """Set the default number of threads the kernels use.
-
-    Results do not depend on it: every element's draw depends on its position alone.
-
-    Parameters
-    ----------
-    n : int
-        At least 1.
-
-    Examples
-    --------
-    >>> import fastdrop
-    >>> previous = fastdrop.get_num_threads()
-    >>> fastdrop.set_num_threads(1)
-    >>> fastdrop.get_num_threads()
-    1
-    >>> fastdrop.set_num_threads(previous)
-    """
-    global _threads_default
-    _threads_default = _check_threads(n)
-
-
-@contextlib.contextmanager
-def threads(n: int) -> Iterator[None]:
-    """Run the calls in a ``with`` block with ``n`` threads (this thread and context only).
-
-    Examples
-    --------
-    >>> import numpy as np, fastdrop
-    >>> with fastdrop.threads(1):
-    ...     y = fastdrop.dropout(np.ones(4), 0.5, rng=1)
-    """
-    token = _threads_scope.set(_check_threads(n))
-    try:
-        yield
-    finally:
-        _threads_scope.reset(token)

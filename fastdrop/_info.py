@@ -1,10 +1,9 @@
 """``python -m fastdrop`` / ``fastdrop``: what this install can do, and how fast it is here.
 
-Prints the versions, the backends that load, Numba's threading layer, whether the Cython
-extension runs with OpenMP, the thread count, and a quick side-by-side table. Every row
-of the table is timed in the same process, interleaved, and reported as a ratio to a
-parallel scale-copy ``y = x * s`` of the same array with the same threads: the memory
-bandwidth bound that dropout cannot beat.
+Prints the versions, the backends that load, the thread count, and a quick side-by-side
+table. Every row of the table is timed in the same process, interleaved, and reported as
+a ratio to a parallel scale-copy ``y = x * s`` of the same array with the same threads:
+the memory bandwidth bound that dropout cannot beat.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import sys
 import numpy as np
 
 import fastdrop
-from fastdrop import _backends, _bench
+from fastdrop import _backends, _bench, _threads
 from fastdrop.testing import (
     BOUND,
     REFERENCE_LIMIT,
@@ -28,21 +27,6 @@ from fastdrop.testing import (
 
 P = 0.1
 SIZES = (1_000, 1_000_000, 10_000_000)
-
-
-def _layer() -> str:
-    """Numba's threading layer, after running a parallel kernel so that one is chosen."""
-    kernels = _backends.load("numba")
-    if kernels is None:
-        return f"unavailable ({_backends.why_unavailable('numba')})"
-    import numba
-
-    x = np.ones((1, 8), np.float32)
-    try:
-        kernels.scale(x, x, 1.0, 1)
-    except Exception as exc:  # Numba imports but cannot compile: say so, do not crash
-        return f"unavailable ({type(exc).__name__}: {exc})"
-    return numba.threading_layer()
 
 
 def _versions() -> list[tuple[str, str]]:
@@ -65,16 +49,11 @@ def report() -> str:
     for name in _backends.NAMES:
         why = _backends.why_unavailable(name) if _backends.load(name) is None else None
         lines.append(f"{'backend ' + name:<22}{'available' if why is None else why}")
-    cy = _backends.load("cython")
-    openmp = (
-        "no extension"
-        if cy is None
-        else (f"yes ({cy.max_threads()} threads max)" if cy.OPENMP else "NO (built without OpenMP)")
-    )
-    lines.append(f"{'numba threading layer':<22}{_layer()}")
-    lines.append(f"{'cython openmp':<22}{openmp}")
     lines.append(f"{'default backend':<22}{fastdrop.get_backend()}")
-    lines.append(f"{'threads':<22}{fastdrop.get_num_threads()} (of {_backends._cpu_count()} cores)")
+    lines.append(
+        f"{'threads':<22}{fastdrop.get_num_threads()} (of {_threads.cores()} cores; calls "
+        f"under {_threads.PARALLEL_MIN} elements run on one)"
+    )
     return "\n".join(lines)
 
 

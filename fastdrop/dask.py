@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         'fastdrop.dask needs Dask, which is not installed: pip install "fastdrop[dask]"'
     ) from exc
 
-from fastdrop import _api, _backends, _checks, _layout, _variants
+from fastdrop import _api, _backends, _checks, _layout, _threads, _variants
 from fastdrop._api import IDENTITY, NO_BITS
 from fastdrop._checks import U64
 
@@ -119,7 +119,7 @@ def _forward(x, y, where, draw, affine, backend) -> None:
     s * (whole array's size)`` on; ``draw = (seed, offset, threshold)``, ``affine = (scale,
     shift, fill)``."""
     seed, offset, threshold = draw
-    n_threads = _backends.get_num_threads()
+    n_threads = _threads.for_call(y.size)
     step = math.prod(where[0])
 
     def run(k):
@@ -171,7 +171,7 @@ def _affine_chunk(x, draw, affine, noise, samples, backend, block_info=None):
         m = math.prod(noise)
         draws = [(seed, (offset + s * m) % U64, threshold) for s in range(k)]
         flags = np.stack([_keep(noise_where, part, d, backend) for d in draws]).view(np.uint8)
-        n_threads = _backends.get_num_threads()
+        n_threads = _threads.for_call(y.size)
         choice = _api.backend_for(backend)
         _api.call(choice, _api._broadcast_apply, x, y, flags, affine, n_threads)
     return y if samples is not None else y[0]
@@ -193,7 +193,7 @@ def _add_chunk(x, residual, bias, draw, scale, backend, block_info=None):
     # Native before broadcasting, so a byteswapped bias is copied at its own size.
     bias = np.array(IDENTITY, dtype) if bias is None else _layout.native(bias)
     seed, offset, threshold = draw
-    n_threads = _backends.get_num_threads()
+    n_threads = _threads.for_call(x.size)
     no_bits = np.empty(0, np.uint8)
 
     def run(k):
@@ -211,7 +211,7 @@ def _gaussian_chunk(x, seed, offset, sigma, backend, block_info=None):
     where = _where(block_info)
     y = np.empty(x.shape, _checks.native(x.dtype))
     if x.size:
-        n_threads = _backends.get_num_threads()
+        n_threads = _threads.for_call(x.size)
 
         def run(k):
             def kernel(x2, y2, first, row_step):
@@ -248,7 +248,7 @@ def _mask_backward_chunk(grad, mask, scale, backend):
     y = np.empty(grad.shape, _checks.native(grad.dtype))
     if grad.size:
         bits = mask.reshape(-1)[: (grad.size + 7) // 8]
-        n_threads = _backends.get_num_threads()
+        n_threads = _threads.for_call(grad.size)
         _api.call(
             _api.backend_for(backend),
             lambda k: _layout.run(k.backward, [grad], y, lambda *_: (bits, scale, n_threads)),

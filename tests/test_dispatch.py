@@ -1,4 +1,4 @@
-"""Backend and thread selection, fallbacks, OpenMP, caching, GIL release, thread safety."""
+"""Backend and thread selection, fallbacks, caching, GIL release, thread safety."""
 
 from __future__ import annotations
 
@@ -36,13 +36,6 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
 
 def test_all_three_backends_are_available():
     assert fastdrop.available_backends() == ["numba", "cython", "numpy"]
-
-
-def test_openmp_is_enabled_in_the_extension():
-    from fastdrop import _cy
-
-    assert _cy.OPENMP, "the Cython extension was built without OpenMP"
-    assert _cy.max_threads() >= 1
 
 
 def test_backend_by_argument_context_and_setter(monkeypatch):
@@ -172,8 +165,6 @@ def test_threads_by_setter_context_and_environment():
         "import fastdrop; print(fastdrop.get_num_threads())", FASTDROP_NUM_THREADS="3"
     )
     assert result.stdout.strip() == "3", result.stderr
-    result = run_python("import fastdrop", FASTDROP_NUM_THREADS="many")
-    assert "FASTDROP_NUM_THREADS must be a positive integer" in result.stderr
 
 
 def test_auto_never_imports_numba():
@@ -253,11 +244,14 @@ def test_numba_kernels_are_cached_across_processes():
     assert (int(hits), int(misses)) == (3, 0)
 
 
-def test_numba_uses_a_thread_safe_layer():
+def test_numba_settings_are_left_as_the_user_has_them():
     import numba
 
-    fastdrop.dropout(np.ones(10), 0.5, rng=1, backend="numba")
-    assert numba.threading_layer() in ("omp", "tbb")
+    layer = numba.config.THREADING_LAYER
+    threads = numba.get_num_threads()
+    with fastdrop.threads(2):
+        fastdrop.dropout(np.ones(1 << 19), 0.5, rng=1, backend="numba")
+    assert (numba.config.THREADING_LAYER, numba.get_num_threads()) == (layer, threads)
 
 
 @pytest.mark.parametrize("backend", ["numba", "cython"])
@@ -291,7 +285,8 @@ def test_kernels_release_the_gil(backend):
 
 
 def test_concurrent_calls_match_serial_calls():
-    # In a subprocess: with Numba's workqueue layer this would abort the interpreter.
+    # In a subprocess, so that a deadlock or an abort fails this test alone. Each call is
+    # big enough for the thread pools: concurrent calls take turns on them.
     result = run_python(
         """
         from concurrent.futures import ThreadPoolExecutor

@@ -13,12 +13,20 @@ import fastdrop
 import fastdrop._api
 import fastdrop._backends
 import fastdrop._layer
+import fastdrop._threads
 import fastdrop._variants
 import fastdrop.random
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 API = ROOT / "docs" / "api.md"
-MODULES = [fastdrop._api, fastdrop._variants, fastdrop._layer, fastdrop._backends, fastdrop.random]
+MODULES = [
+    fastdrop._api,
+    fastdrop._variants,
+    fastdrop._layer,
+    fastdrop._backends,
+    fastdrop._threads,
+    fastdrop.random,
+]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -1,30 +1,28 @@
-"""The Cython/OpenMP backend, compiled at install time."""
+"""The Cython backend, compiled at install time, with a thread pool of its own."""
 
 from fastdrop._cy.kernels import (
-    OPENMP,
     add,
     apply,
     backward,
     forward,
     gaussian,
     mask,
-    max_threads,
     philox4x32,
+    pool_workers,
     scale,
     small,
     use_simd,
 )
 
 __all__ = [
-    "OPENMP",
     "add",
     "apply",
     "backward",
     "forward",
     "gaussian",
     "mask",
-    "max_threads",
     "philox4x32",
+    "pool_workers",
     "scale",
     "small",
     "use_simd",

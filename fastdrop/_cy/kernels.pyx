@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Cython/OpenMP kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``,
+"""Cython kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``,
 ``gaussian``, ``add`` and ``philox4x32``; and ``small``, the public ``dropout`` of a small
 array without the Python layer in between.
 
@@ -11,14 +11,16 @@ the reference's order (the build turns off FMA contraction) and a final one to t
 float16 travels as its uint16 bit pattern.
 
 Work is split into tiles of ``TILE`` flat elements (a multiple of 8, so each tile owns
-whole bytes of a packed mask); OpenMP threads take tiles, and each tile is drawn, applied
-and packed while it sits in L1 (``forward`` runs all its samples over a tile of ``x``
-before the next, so ``x`` is read from memory once). Within a tile, helpers walk runs:
-the part of a row that falls in the tile, contiguous in flat index and stream position.
-The tiling never changes a result: every element's draw depends on its stream position
-alone.
+whole bytes of a packed mask); each tile is drawn, applied and packed while it sits in L1
+(``forward`` runs all its samples over a tile of ``x`` before the next, so ``x`` is read
+from memory once). A call describes its arrays and scalars in a ``Job``, with the
+function that does one tile, and ``pool.h`` runs the tiles on ``n_threads`` threads,
+each a contiguous run of them. Within a tile, helpers walk runs: the part of a row that
+falls in the tile, contiguous in flat index and stream position. The tiling never changes
+a result: every element's draw depends on its stream position alone.
 """
 
+cimport numpy as cnp
 from cpython.buffer cimport (
     PyBUF_FORMAT,
     PyBUF_STRIDES,
@@ -26,12 +28,13 @@ from cpython.buffer cimport (
     PyBuffer_Release,
     PyObject_GetBuffer,
 )
-from cython.parallel cimport prange
 from libc.math cimport floor
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memcpy
 
 import numpy as np
+
+cnp.import_array()
 
 cdef extern from "philox.h" nogil:
     void fd_philox(uint32_t *out, const uint32_t *counter, const uint32_t *key, int64_t n)
@@ -50,20 +53,16 @@ cdef extern from "affine.h" nogil:
     void fd_affine_f16(const uint16_t *x, uint16_t *y, const uint8_t *keep, int64_t n,
                        float scale, float shift, uint16_t fill)
 
+cdef extern from "pool.h" nogil:
+    ctypedef void (*fd_task)(void *ctx, int64_t begin, int64_t end) noexcept nogil
+    void fd_parallel(fd_task task, void *ctx, int64_t ntasks, int nthreads)
+    int fastdrop_pool_workers()
+
 cdef extern from *:
     """
-    #ifdef _OPENMP
-    #include <omp.h>
-    #define FD_OPENMP 1
-    #else
-    #define FD_OPENMP 0
-    static int omp_get_max_threads(void) { return 1; }
-    #endif
     #define FD_IDENTITY (-0.0) /* x + -0.0 == x for every x: the shift of a plain scale */
     """
-    const int FD_OPENMP
     const double FD_IDENTITY
-    int omp_get_max_threads() nogil
 
 cdef enum:
     TILE = 4096  # also the largest call ``small`` takes: one tile, one thread, as forward
@@ -75,7 +74,38 @@ ctypedef fused real:
     double
     uint16_t
 
-OPENMP = bool(FD_OPENMP)
+
+cdef struct Grid:
+    # A 2-D view: element (r, c) at data + (r * rs + c * cs) elements; any strides.
+    char *data
+    int64_t cols
+    int64_t rs
+    int64_t cs
+
+
+cdef struct Job:
+    # One kernel call: its arrays, its scalars, and tile(job, i0), which does the tile of
+    # flat indices i0 <= i < min(i0 + TILE, n). Each kernel reads the fields it needs.
+    void (*tile)(const Job *j, int64_t i0) noexcept nogil
+    int kind  # NPY_FLOAT, NPY_DOUBLE or NPY_HALF: which real the grids hold
+    int64_t n  # elements of x (mask: of the mask)
+    Grid x
+    Grid y  # forward: sample 0, the others samples apart
+    Grid keep
+    Grid bias
+    Grid res
+    int64_t samples
+    int64_t sample_stride  # in elements of y
+    uint8_t *bits  # packed masks (forward: one row of bits_row bytes per sample), or NULL
+    int64_t bits_row
+    uint64_t seed
+    uint64_t pos0
+    uint64_t row_step
+    uint64_t sample_step
+    uint64_t threshold
+    double scale
+    double shift
+    double fill
 
 
 def use_simd(on):
@@ -88,9 +118,9 @@ def use_simd(on):
 use_simd(True)
 
 
-def max_threads():
-    """OpenMP's default thread count (1 when built without OpenMP)."""
-    return omp_get_max_threads()
+def pool_workers():
+    """The worker threads the pool has started so far (besides the calling thread)."""
+    return fastdrop_pool_workers()
 
 
 cdef inline real _affine(real v, double scale, double shift) noexcept nogil:
@@ -132,9 +162,9 @@ cdef inline int64_t _run(int64_t i, int64_t i1, int64_t cols, int64_t *r,
     return min(cols - c[0], i1 - i)
 
 
-cdef inline int64_t _step(const real[:, :] a) noexcept nogil:
-    """The distance in elements from a[r, c] to a[r, c + 1]: negative or zero too."""
-    return a.strides[1] // <int64_t>sizeof(real)
+cdef inline int64_t _at(const Grid *g, int64_t r, int64_t c) noexcept nogil:
+    """Where element (r, c) of g is, in elements from (0, 0)."""
+    return r * g.rs + c * g.cs
 
 
 cdef inline void _draw_keep(uint8_t *keep, uint64_t seed, uint64_t pos0, uint64_t row_step,
@@ -151,16 +181,15 @@ cdef inline void _draw_keep(uint8_t *keep, uint64_t seed, uint64_t pos0, uint64_
         i += n
 
 
-cdef inline void _gather(const uint8_t[:, :] a, uint8_t *out, int64_t i0,
-                         int64_t i1) noexcept nogil:
-    """out[i - i0] = a at flat index i, for i0 <= i < i1: any strides, zero ones too."""
-    cdef int64_t i = i0, r, c, n, k, sa = a.strides[1]
+cdef inline void _gather(const Grid *g, uint8_t *out, int64_t i0, int64_t i1) noexcept nogil:
+    """out[i - i0] = the byte of g at flat index i, for i0 <= i < i1: any strides."""
+    cdef int64_t i = i0, r, c, n, k
     cdef const uint8_t *ap
     while i < i1:
-        n = _run(i, i1, a.shape[1], &r, &c)
-        ap = &a[r, c]
+        n = _run(i, i1, g.cols, &r, &c)
+        ap = <const uint8_t *>g.data + _at(g, r, c)
         for k in range(n):
-            out[i - i0 + k] = ap[k * sa]
+            out[i - i0 + k] = ap[k * g.cs]
         i += n
 
 
@@ -176,20 +205,21 @@ cdef inline void _affine_run(const real *xp, real *yp, const uint8_t *kp, int64_
         fd_affine_f16(xp, yp, kp, n, <float>scale, <float>shift, fill)
 
 
-cdef inline void _affine_tile(const real[:, :] x, real[:, :] y, const uint8_t *keep, double scale,
-                              double shift, double fill, int64_t i0, int64_t i1) noexcept nogil:
+cdef inline void _affine_tile(const real *x, const Grid *gx, real *y, const Grid *gy,
+                              const uint8_t *keep, double scale, double shift, double fill,
+                              int64_t i0, int64_t i1) noexcept nogil:
     """y = keep ? x * scale + shift : fill over flat indices i0 <= i < i1; all kept if keep
     is NULL. Each element of x is read before its y is written, so y may be x."""
-    cdef int64_t cols = x.shape[1], i = i0, r, c, n, k, sx = _step(x), sy = _step(y)
+    cdef int64_t i = i0, r, c, n, k, sx = gx.cs, sy = gy.cs
     cdef const real *xp
     cdef real *yp
     cdef real f
     cdef const uint8_t *kp
     _round(&f, fill)
     while i < i1:
-        n = _run(i, i1, cols, &r, &c)
-        xp = &x[r, c]
-        yp = &y[r, c]
+        n = _run(i, i1, gx.cols, &r, &c)
+        xp = x + _at(gx, r, c)
+        yp = y + _at(gy, r, c)
         kp = keep + (i - i0)
         if sx == 1 and sy == 1:
             _affine_run(xp, yp, NULL if keep == NULL else kp, n, scale, shift, f)
@@ -227,150 +257,200 @@ cdef inline void _unpack(const uint8_t *bits, uint8_t *keep, int64_t n) noexcept
         keep[8 * whole + j] = bits[whole] & (1 << j)
 
 
-cdef void _mask_tile(uint8_t *bits, int64_t n, uint64_t seed, uint64_t offset,
-                     uint64_t threshold, int64_t i0) noexcept nogil:
+# -- one tile of each kernel: typed first, then the Job's tile function, which picks the
+# -- type. Each tile keeps its flags or normals in buffers on its thread's stack.
+
+cdef void _mask_tile(const Job *j, int64_t i0) noexcept nogil:
     cdef uint8_t keep[TILE]
-    cdef int64_t i1 = min(i0 + TILE, n)
-    _draw_keep(keep, seed, offset, 0, n, threshold, i0, i1)
-    _pack(keep, bits + i0 // 8, i1 - i0)
+    cdef int64_t i1 = min(i0 + TILE, j.n)
+    _draw_keep(keep, j.seed, j.pos0, 0, j.n, j.threshold, i0, i1)
+    _pack(keep, j.bits + i0 // 8, i1 - i0)
 
 
-cdef void _forward_tile(const real[:, :] x, real[:, :, :] y, uint8_t[:, ::1] bits, uint64_t seed,
-                        uint64_t pos0, uint64_t row_step, uint64_t sample_step,
-                        uint64_t threshold, double scale, double shift, double fill,
-                        int64_t i0) noexcept nogil:
+cdef inline void _forward_typed(const real *x, real *y, const Job *j, int64_t i0) noexcept nogil:
     cdef uint8_t keep[TILE]
-    cdef int64_t s, i1 = min(i0 + TILE, x.shape[0] * x.shape[1])
-    for s in range(y.shape[0]):  # every sample while this tile of x sits in L1
-        _draw_keep(keep, seed, pos0 + <uint64_t>s * sample_step, row_step, x.shape[1],
-                   threshold, i0, i1)
-        _affine_tile(x, y[s], keep, scale, shift, fill, i0, i1)
-        if bits.shape[0]:
-            _pack(keep, &bits[s, i0 // 8], i1 - i0)
+    cdef int64_t s, i1 = min(i0 + TILE, j.n)
+    for s in range(j.samples):  # every sample while this tile of x sits in L1
+        _draw_keep(keep, j.seed, j.pos0 + <uint64_t>s * j.sample_step, j.row_step, j.x.cols,
+                   j.threshold, i0, i1)
+        _affine_tile(x, &j.x, y + s * j.sample_stride, &j.y, keep, j.scale, j.shift, j.fill,
+                     i0, i1)
+        if j.bits != NULL:
+            _pack(keep, j.bits + s * j.bits_row + i0 // 8, i1 - i0)
 
 
-cdef void _apply_tile(const real[:, :] x, const uint8_t[:, :] keep, real[:, :] y, double scale,
-                      double shift, double fill, int64_t i0) noexcept nogil:
+cdef void _forward_tile(const Job *j, int64_t i0) noexcept nogil:
+    if j.kind == cnp.NPY_FLOAT:
+        _forward_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
+    elif j.kind == cnp.NPY_DOUBLE:
+        _forward_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
+    else:
+        _forward_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
+
+
+cdef inline void _apply_typed(const real *x, real *y, const Job *j, int64_t i0) noexcept nogil:
     cdef uint8_t flags[TILE]
-    cdef int64_t i1 = min(i0 + TILE, x.shape[0] * x.shape[1])
-    _gather(keep, flags, i0, i1)
-    _affine_tile(x, y, flags, scale, shift, fill, i0, i1)
+    cdef int64_t i1 = min(i0 + TILE, j.n)
+    _gather(&j.keep, flags, i0, i1)
+    _affine_tile(x, &j.x, y, &j.y, flags, j.scale, j.shift, j.fill, i0, i1)
 
 
-cdef void _backward_tile(const real[:, :] g, real[:, :] out, const uint8_t *bits, double scale,
-                         int64_t i0) noexcept nogil:
+cdef void _apply_tile(const Job *j, int64_t i0) noexcept nogil:
+    if j.kind == cnp.NPY_FLOAT:
+        _apply_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
+    elif j.kind == cnp.NPY_DOUBLE:
+        _apply_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
+    else:
+        _apply_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
+
+
+cdef inline void _backward_typed(const real *g, real *out, const Job *j,
+                                 int64_t i0) noexcept nogil:
     cdef uint8_t keep[TILE]
-    cdef int64_t i1 = min(i0 + TILE, g.shape[0] * g.shape[1])
-    _unpack(bits + i0 // 8, keep, i1 - i0)
-    _affine_tile(g, out, keep, scale, FD_IDENTITY, 0.0, i0, i1)
+    cdef int64_t i1 = min(i0 + TILE, j.n)
+    _unpack(j.bits + i0 // 8, keep, i1 - i0)
+    _affine_tile(g, &j.x, out, &j.y, keep, j.scale, FD_IDENTITY, 0.0, i0, i1)
 
 
-cdef void _gaussian_tile(const real[:, :] x, real[:, :] y, uint64_t seed, uint64_t pos0,
-                         uint64_t row_step, double sigma, int64_t i0) noexcept nogil:
-    """y = x * f, f = 1 + sigma * z in float64 rounded to the compute precision."""
+cdef void _backward_tile(const Job *j, int64_t i0) noexcept nogil:
+    if j.kind == cnp.NPY_FLOAT:
+        _backward_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
+    elif j.kind == cnp.NPY_DOUBLE:
+        _backward_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
+    else:
+        _backward_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
+
+
+cdef void _scale_tile(const Job *j, int64_t i0) noexcept nogil:
+    cdef int64_t i1 = min(i0 + TILE, j.n)
+    if j.kind == cnp.NPY_FLOAT:
+        _affine_tile(<const float *>j.x.data, &j.x, <float *>j.y.data, &j.y, NULL, j.scale,
+                     FD_IDENTITY, 0.0, i0, i1)
+    elif j.kind == cnp.NPY_DOUBLE:
+        _affine_tile(<const double *>j.x.data, &j.x, <double *>j.y.data, &j.y, NULL, j.scale,
+                     FD_IDENTITY, 0.0, i0, i1)
+    else:
+        _affine_tile(<const uint16_t *>j.x.data, &j.x, <uint16_t *>j.y.data, &j.y, NULL,
+                     j.scale, FD_IDENTITY, 0.0, i0, i1)
+
+
+cdef inline void _gaussian_typed(const real *x, real *y, const Job *j, int64_t i0) noexcept nogil:
+    """y = x * f, f = 1 + sigma * z in float64 rounded to the compute precision (sigma is
+    the Job's scale)."""
     cdef double z[TILE + SCRATCH]
-    cdef int64_t cols = x.shape[1], i = i0, i1 = min(i0 + TILE, x.shape[0] * cols), r, c, n, k
-    cdef int64_t sx = _step(x), sy = _step(y)
+    cdef int64_t i = i0, i1 = min(i0 + TILE, j.n), r, c, n, k, sx = j.x.cs, sy = j.y.cs
     cdef const real *xp
     cdef real *yp
     cdef int skip
     while i < i1:
-        n = _run(i, i1, cols, &r, &c)
-        skip = fd_normal(z, pos0 + <uint64_t>r * row_step + <uint64_t>c, n, seed)
-        xp = &x[r, c]
-        yp = &y[r, c]
+        n = _run(i, i1, j.x.cols, &r, &c)
+        skip = fd_normal(z, j.pos0 + <uint64_t>r * j.row_step + <uint64_t>c, n, j.seed)
+        xp = x + _at(&j.x, r, c)
+        yp = y + _at(&j.y, r, c)
         for k in range(n):
-            yp[k * sy] = _affine(xp[k * sx], 1.0 + sigma * z[skip + k], FD_IDENTITY)
+            yp[k * sy] = _affine(xp[k * sx], 1.0 + j.scale * z[skip + k], FD_IDENTITY)
         i += n
 
 
-cdef void _add_tile(const real[:, :] x, const real[:, :] bias, const real[:, :] res,
-                    real[:, :] y, uint8_t *bits, uint64_t seed, uint64_t pos0, uint64_t row_step,
-                    uint64_t threshold, double scale, int64_t i0) noexcept nogil:
+cdef void _gaussian_tile(const Job *j, int64_t i0) noexcept nogil:
+    if j.kind == cnp.NPY_FLOAT:
+        _gaussian_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
+    elif j.kind == cnp.NPY_DOUBLE:
+        _gaussian_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
+    else:
+        _gaussian_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
+
+
+cdef inline void _add_typed(const real *x, const real *bias, const real *res, real *y,
+                            const Job *j, int64_t i0) noexcept nogil:
     """y = keep ? res + (x + bias) * scale : res, a dropped element res's bits as they are."""
     cdef uint8_t keep[TILE]
-    cdef int64_t cols = x.shape[1], i = i0, i1 = min(i0 + TILE, x.shape[0] * cols), r, c, n, k
-    cdef int64_t sx = _step(x), sb = _step(bias), sr = _step(res), sy = _step(y)
+    cdef int64_t i = i0, i1 = min(i0 + TILE, j.n), r, c, n, k
+    cdef int64_t sx = j.x.cs, sb = j.bias.cs, sr = j.res.cs, sy = j.y.cs
     cdef const real *xp
     cdef const real *bp
     cdef const real *rp
     cdef real *yp
     cdef real v, rv
     cdef const uint8_t *kp
-    _draw_keep(keep, seed, pos0, row_step, cols, threshold, i0, i1)
+    _draw_keep(keep, j.seed, j.pos0, j.row_step, j.x.cols, j.threshold, i0, i1)
     while i < i1:
-        n = _run(i, i1, cols, &r, &c)
-        xp = &x[r, c]
-        bp = &bias[r, c]
-        rp = &res[r, c]
-        yp = &y[r, c]
+        n = _run(i, i1, j.x.cols, &r, &c)
+        xp = x + _at(&j.x, r, c)
+        bp = bias + _at(&j.bias, r, c)
+        rp = res + _at(&j.res, r, c)
+        yp = y + _at(&j.y, r, c)
         kp = keep + (i - i0)
         if sx == 1 and sr == 1 and sy == 1:
             for k in range(n):  # compute always, then select: this vectorises
                 rv = rp[k]
-                v = _biased(xp[k], bp[k * sb], rv, scale)
+                v = _biased(xp[k], bp[k * sb], rv, j.scale)
                 yp[k] = v if kp[k] else rv
         else:
             for k in range(n):
                 rv = rp[k * sr]
-                yp[k * sy] = _biased(xp[k * sx], bp[k * sb], rv, scale) if kp[k] else rv
+                yp[k * sy] = _biased(xp[k * sx], bp[k * sb], rv, j.scale) if kp[k] else rv
         i += n
-    if bits != NULL:
-        _pack(keep, bits + i0 // 8, i1 - i0)
+    if j.bits != NULL:
+        _pack(keep, j.bits + i0 // 8, i1 - i0)
 
 
-cdef void _scale(const real[:, :] x, real[:, :] y, double factor, int n_threads) noexcept nogil:
-    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
-    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
-        _affine_tile(x, y, NULL, factor, FD_IDENTITY, 0.0, t * TILE, min(t * TILE + TILE, n))
+cdef void _add_tile(const Job *j, int64_t i0) noexcept nogil:
+    if j.kind == cnp.NPY_FLOAT:
+        _add_typed(<const float *>j.x.data, <const float *>j.bias.data,
+                   <const float *>j.res.data, <float *>j.y.data, j, i0)
+    elif j.kind == cnp.NPY_DOUBLE:
+        _add_typed(<const double *>j.x.data, <const double *>j.bias.data,
+                   <const double *>j.res.data, <double *>j.y.data, j, i0)
+    else:
+        _add_typed(<const uint16_t *>j.x.data, <const uint16_t *>j.bias.data,
+                   <const uint16_t *>j.res.data, <uint16_t *>j.y.data, j, i0)
 
 
-# One tile per prange step; each tile keeps its flags on its own thread's stack. No more
-# threads than tiles: a small call stays on the calling thread.
-cdef void _mask(uint8_t[::1] bits, int64_t n, uint64_t seed, uint64_t offset, uint64_t threshold,
-                int n_threads) noexcept nogil:
-    cdef int64_t t, ntiles = (n + TILE - 1) // TILE
-    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
-        _mask_tile(&bits[0], n, seed, offset, threshold, t * TILE)
+cdef void _tiles(void *ctx, int64_t begin, int64_t end) noexcept nogil:
+    """The pool's task: tiles begin <= t < end of the Job at ctx."""
+    cdef const Job *j = <const Job *>ctx
+    cdef int64_t t
+    for t in range(begin, end):
+        j.tile(j, t * TILE)
 
 
-cdef void _forward(const real[:, :] x, real[:, :, :] y, uint8_t[:, ::1] bits, uint64_t seed,
-                   uint64_t pos0, uint64_t row_step, uint64_t sample_step, uint64_t threshold,
-                   double scale, double shift, double fill, int n_threads) noexcept nogil:
-    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
-    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
-        _forward_tile(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift,
-                      fill, t * TILE)
+# -- the calls: describe the arrays in a Job, then run its tiles on the pool.
+
+cdef Grid _grid(cnp.ndarray a):
+    """The last two axes of a: kernels take 2-D views (forward's y: its first sample)."""
+    cdef Grid g
+    cdef int d = cnp.PyArray_NDIM(a)
+    cdef cnp.npy_intp size = cnp.PyArray_ITEMSIZE(a)
+    g.data = <char *>cnp.PyArray_DATA(a)
+    g.cols = cnp.PyArray_DIM(a, d - 1)
+    g.rs = cnp.PyArray_STRIDE(a, d - 2) // size
+    g.cs = cnp.PyArray_STRIDE(a, d - 1) // size
+    return g
 
 
-cdef void _apply(const real[:, :] x, const uint8_t[:, :] keep, real[:, :] y, double scale,
-                 double shift, double fill, int n_threads) noexcept nogil:
-    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
-    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
-        _apply_tile(x, keep, y, scale, shift, fill, t * TILE)
+cdef uint8_t *_bits(cnp.ndarray bits):
+    """A packed mask's first byte (C-contiguous), or NULL for an empty one: no mask wanted."""
+    return <uint8_t *>cnp.PyArray_DATA(bits) if cnp.PyArray_SIZE(bits) else NULL
 
 
-cdef void _backward(const real[:, :] g, real[:, :] out, const uint8_t[::1] bits, double scale,
-                    int n_threads) noexcept nogil:
-    cdef int64_t t, n = g.shape[0] * g.shape[1], ntiles = (n + TILE - 1) // TILE
-    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
-        _backward_tile(g, out, &bits[0], scale, t * TILE)
+cdef Job _job(void (*tile)(const Job *j, int64_t i0) noexcept nogil, cnp.ndarray x,
+              cnp.ndarray y):
+    """A Job for tile over x's elements, writing y (forward: y's first sample)."""
+    cdef Job j
+    j.tile = tile
+    j.kind = cnp.PyArray_TYPE(x)
+    j.n = cnp.PyArray_SIZE(x)
+    j.x = _grid(x)
+    j.y = _grid(y)
+    j.bits = NULL
+    j.samples = 1
+    return j
 
 
-cdef void _gaussian(const real[:, :] x, real[:, :] y, uint64_t seed, uint64_t pos0,
-                    uint64_t row_step, double sigma, int n_threads) noexcept nogil:
-    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
-    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
-        _gaussian_tile(x, y, seed, pos0, row_step, sigma, t * TILE)
-
-
-cdef void _add(const real[:, :] x, const real[:, :] bias, const real[:, :] res, real[:, :] y,
-               uint8_t[::1] bits, uint64_t seed, uint64_t pos0, uint64_t row_step,
-               uint64_t threshold, double scale, int n_threads) noexcept nogil:
-    cdef int64_t t, n = x.shape[0] * x.shape[1], ntiles = (n + TILE - 1) // TILE
-    cdef uint8_t *bp = &bits[0] if bits.shape[0] else NULL
-    for t in prange(ntiles, schedule="static", num_threads=min(n_threads, ntiles)):
-        _add_tile(x, bias, res, y, bp, seed, pos0, row_step, threshold, scale, t * TILE)
+cdef void _parallel(Job *j, int n_threads):
+    with nogil:
+        fd_parallel(_tiles, j, (j.n + TILE - 1) // TILE, n_threads)
 
 
 cdef void _small(const real *x, real *y, int64_t n, uint64_t seed, uint64_t pos0,
@@ -432,7 +512,12 @@ def small(x, p, rng, offset):
 
 def mask(bits, n, seed, offset, threshold, n_threads):
     """Write the packed keep-mask of positions ``offset + i``, ``0 <= i < n``, into ``bits``."""
-    _mask(bits, n, seed, offset, threshold, n_threads)
+    cdef Job j
+    j.tile = _mask_tile
+    j.n = n
+    j.bits = <uint8_t *>cnp.PyArray_DATA(bits)
+    j.seed, j.pos0, j.threshold = seed, offset, threshold
+    _parallel(&j, n_threads)
 
 
 def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill,
@@ -440,63 +525,48 @@ def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shi
     """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
     ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
     Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
-    kind = x.dtype.char
-    if kind == "f":
-        _forward[float](x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift,
-                        fill, n_threads)
-    elif kind == "d":
-        _forward[double](x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift,
-                         fill, n_threads)
-    else:
-        _forward[uint16_t](x.view(np.uint16), y.view(np.uint16), bits, seed, pos0, row_step,
-                           sample_step, threshold, scale, shift, fill, n_threads)
+    cdef Job j = _job(_forward_tile, x, y)
+    j.samples = y.shape[0]
+    j.sample_stride = y.strides[0] // y.itemsize
+    j.bits = _bits(bits)
+    j.bits_row = bits.shape[1]
+    j.seed, j.pos0, j.row_step, j.sample_step, j.threshold = (
+        seed, pos0, row_step, sample_step, threshold
+    )
+    j.scale, j.shift, j.fill = scale, shift, fill
+    _parallel(&j, n_threads)
 
 
 def apply(x, keep, y, scale, shift, fill, n_threads):
     """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
     kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
-    kind = x.dtype.char
-    if kind == "f":
-        _apply[float](x, keep, y, scale, shift, fill, n_threads)
-    elif kind == "d":
-        _apply[double](x, keep, y, scale, shift, fill, n_threads)
-    else:
-        _apply[uint16_t](x.view(np.uint16), keep, y.view(np.uint16), scale, shift, fill, n_threads)
+    cdef Job j = _job(_apply_tile, x, y)
+    j.keep = _grid(keep)
+    j.scale, j.shift, j.fill = scale, shift, fill
+    _parallel(&j, n_threads)
 
 
 def backward(g, out, bits, scale, n_threads):
     """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
-    kind = g.dtype.char
-    if kind == "f":
-        _backward[float](g, out, bits, scale, n_threads)
-    elif kind == "d":
-        _backward[double](g, out, bits, scale, n_threads)
-    else:
-        _backward[uint16_t](g.view(np.uint16), out.view(np.uint16), bits, scale, n_threads)
+    cdef Job j = _job(_backward_tile, g, out)
+    j.bits = <uint8_t *>cnp.PyArray_DATA(bits)
+    j.scale = scale
+    _parallel(&j, n_threads)
 
 
 def scale(x, y, factor, n_threads):
     """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
-    kind = x.dtype.char
-    if kind == "f":
-        _scale[float](x, y, factor, n_threads)
-    elif kind == "d":
-        _scale[double](x, y, factor, n_threads)
-    else:
-        _scale[uint16_t](x.view(np.uint16), y.view(np.uint16), factor, n_threads)
+    cdef Job j = _job(_scale_tile, x, y)
+    j.scale = factor
+    _parallel(&j, n_threads)
 
 
 def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
     """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
     compute precision, ``z`` the standard normal at each element's stream position."""
-    kind = x.dtype.char
-    if kind == "f":
-        _gaussian[float](x, y, seed, pos0, row_step, sigma, n_threads)
-    elif kind == "d":
-        _gaussian[double](x, y, seed, pos0, row_step, sigma, n_threads)
-    else:
-        _gaussian[uint16_t](x.view(np.uint16), y.view(np.uint16), seed, pos0, row_step, sigma,
-                            n_threads)
+    cdef Job j = _job(_gaussian_tile, x, y)
+    j.seed, j.pos0, j.row_step, j.scale = seed, pos0, row_step, sigma
+    _parallel(&j, n_threads)
 
 
 def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
@@ -504,14 +574,12 @@ def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_th
 
     A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
     """
-    kind = x.dtype.char
-    if kind == "f":
-        _add[float](x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads)
-    elif kind == "d":
-        _add[double](x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads)
-    else:
-        _add[uint16_t](x.view(np.uint16), bias.view(np.uint16), residual.view(np.uint16),
-                       y.view(np.uint16), bits, seed, pos0, row_step, threshold, scale, n_threads)
+    cdef Job j = _job(_add_tile, x, y)
+    j.bias = _grid(bias)
+    j.res = _grid(residual)
+    j.bits = _bits(bits)
+    j.seed, j.pos0, j.row_step, j.threshold, j.scale = seed, pos0, row_step, threshold, scale
+    _parallel(&j, n_threads)
 
 
 def philox4x32(counter, key):

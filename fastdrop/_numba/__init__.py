@@ -1,16 +1,19 @@
-"""The Numba backend: parallel JIT kernels, compiled on first use and cached on disk.
-
-Numba's default ``workqueue`` threading layer aborts the process when two Python threads
-run parallel code at once, so a thread-safe layer (OpenMP or TBB) is chosen here, before
-anything is compiled, unless the user has picked one explicitly.
-"""
-
-import numba
-
-if numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER = "threadsafe"
+"""The Numba backend: JIT kernels, compiled on first use and cached on disk, run on a
+thread pool of fastdrop's own (``fastdrop._numba.pool``), so Numba's threading layer and
+its other global settings are left as the user has them."""
 
 from fastdrop._numba.kernels import add, apply, backward, forward, gaussian, mask, scale
 from fastdrop._numba.philox import philox4x32
+from fastdrop._numba.pool import workers as pool_workers
 
-__all__ = ["add", "apply", "backward", "forward", "gaussian", "mask", "philox4x32", "scale"]
+__all__ = [
+    "add",
+    "apply",
+    "backward",
+    "forward",
+    "gaussian",
+    "mask",
+    "philox4x32",
+    "pool_workers",
+    "scale",
+]

@@ -2,14 +2,15 @@
 and ``add``.
 
 Same signatures and results as the reference in ``fastdrop._numpy.kernels``, and the
-same structure as ``fastdrop/_cy/kernels.pyx``: ``prange`` over tiles of ``TILE`` flat
-elements (a multiple of 8, so each tile owns whole bytes of a packed mask); each tile's
-keep flags or normals are drawn into buffers that stay in L1, applied row segment by row
-segment, and packed. ``forward`` runs every sample over a tile before the next tile, so
-``x`` is read from memory once whatever the number of samples.
+same structure as ``fastdrop/_cy/kernels.pyx``: tiles of ``TILE`` flat elements (a
+multiple of 8, so each tile owns whole bytes of a packed mask); each tile's keep flags or
+normals are drawn into buffers that stay in L1, applied row segment by row segment, and
+packed. ``forward`` runs every sample over a tile before the next tile, so ``x`` is read
+from memory once whatever the number of samples. Each kernel is compiled serial, over a
+range of tiles ``t0 <= t < t1``; ``fastdrop._numba.pool`` runs the ranges on threads.
 
-Each parallel kernel is compiled once per element type, its arrays typed as of any
-layout (see ``_run``), not once per combination of layouts. A row segment whose arrays
+Each kernel is compiled once per element type, its arrays typed as of any layout (see
+``_run``), not once per combination of layouts. A row segment whose arrays
 all have unit inner stride, the common case, is handed to the row loop as contiguous
 views, which LLVM vectorises; other segments take the same loop with strided views.
 
@@ -23,10 +24,11 @@ travels as its ``uint16`` bit pattern and is converted through LLVM's correctly 
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 
+from fastdrop._numba import pool
 from fastdrop._numba.philox import keep_flags, normals
 
 TILE = 4096
@@ -298,23 +300,23 @@ def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
             _add_row(xr, br, rr, yr, kr, sc)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _mask(bits, n, seed, offset, threshold):
-    for t in prange((n + TILE - 1) // TILE):
+@njit(cache=True, nogil=True)
+def _mask(bits, n, seed, offset, threshold, t0, t1):
+    keep, buf = _keep_scratch()
+    for t in range(t0, t1):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
-        keep, buf = _keep_scratch()
         flags = _draw_keep(keep, buf, seed, offset, np.uint64(0), n, threshold, i0, i1)
         _pack(flags, bits[i0 // 8 :], i1 - i0)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill):
+@njit(cache=True, nogil=True)
+def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, t0, t1):
     n = x.shape[0] * x.shape[1]
-    for t in prange((n + TILE - 1) // TILE):
+    keep, buf = _keep_scratch()
+    for t in range(t0, t1):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
-        keep, buf = _keep_scratch()
         for s in range(y.shape[0]):  # every sample while this tile of x is in L1
             start = pos0 + np.uint64(s) * sample_step
             flags = _draw_keep(keep, buf, seed, start, row_step, x.shape[1], threshold, i0, i1)
@@ -323,51 +325,51 @@ def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, sh
                 _pack(flags, bits[s, i0 // 8 :], i1 - i0)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _apply(x, keep, y, scale, shift, fill):
+@njit(cache=True, nogil=True)
+def _apply(x, keep, y, scale, shift, fill, t0, t1):
     n = x.shape[0] * x.shape[1]
-    for t in prange((n + TILE - 1) // TILE):
+    flags = np.empty(TILE, np.uint8)
+    for t in range(t0, t1):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
-        flags = np.empty(TILE, np.uint8)
         _gather(keep, flags, i0, i1)
         _affine(x, y, flags, scale, shift, fill, i0, i1)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _backward(g, out, bits, scale):
+@njit(cache=True, nogil=True)
+def _backward(g, out, bits, scale, t0, t1):
     n = g.shape[0] * g.shape[1]
-    for t in prange((n + TILE - 1) // TILE):
+    keep = np.empty(TILE, np.uint8)
+    for t in range(t0, t1):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
-        keep = np.empty(TILE, np.uint8)
         _unpack(bits[i0 // 8 :], keep, i1 - i0)
         _affine(g, out, keep, scale, None, 0.0, i0, i1)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _scale(x, y, factor):
+@njit(cache=True, nogil=True)
+def _scale(x, y, factor, t0, t1):
     n = x.shape[0] * x.shape[1]
-    for t in prange((n + TILE - 1) // TILE):
+    for t in range(t0, t1):
         i0 = t * TILE
         _affine(x, y, None, factor, None, 0.0, i0, min(i0 + TILE, n))
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _gaussian(x, y, seed, pos0, row_step, sigma):
+@njit(cache=True, nogil=True)
+def _gaussian(x, y, seed, pos0, row_step, sigma, t0, t1):
     n = x.shape[0] * x.shape[1]
-    for t in prange((n + TILE - 1) // TILE):
+    for t in range(t0, t1):
         i0 = t * TILE
         _noise(x, y, seed, pos0, row_step, sigma, i0, min(i0 + TILE, n))
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale):
+@njit(cache=True, nogil=True)
+def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, t0, t1):
     n = x.shape[0] * x.shape[1]
-    for t in prange((n + TILE - 1) // TILE):
+    keep, buf = _keep_scratch()
+    for t in range(t0, t1):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
-        keep, buf = _keep_scratch()
         flags = _draw_keep(keep, buf, seed, pos0, row_step, x.shape[1], threshold, i0, i1)
         _add_tile(x, bias, residual, y, flags, scale, i0, i1)
         if bits.size:
@@ -385,11 +387,12 @@ def _typed(value, layout: str):
 
 
 _compiled = {}  # (kernel, first argument's dtype, layout, ranks) -> compiled entry point
+_TILES = np.int64(0)  # the type of the tile range a kernel is called with
 
 
-def _run(kernel, n_threads: int, *args) -> None:
-    """Call a parallel kernel on ``n_threads`` threads, then give the calling thread back
-    the Numba thread count it had (the user's own Numba code shares the setting).
+def _run(kernel, n: int, n_threads: int, *args) -> None:
+    """Run a kernel over the tiles of its ``n`` elements on ``n_threads`` threads (the
+    pool of :mod:`fastdrop._numba.pool`), each taking a contiguous range of tiles.
 
     The kernel is compiled on first use at most twice per dtype of its first argument:
     every array typed as C-contiguous when all of them are (the common case, and 10% to
@@ -407,20 +410,14 @@ def _run(kernel, n_threads: int, *args) -> None:
     key = (kernel, args[0].dtype, layout, tuple(a.ndim for a in arrays))
     entry = _compiled.get(key)
     if entry is None:
-        entry = _compiled[key] = kernel.compile(tuple(_typed(a, layout) for a in args))
-    previous = numba.get_num_threads()
-    # Numba cannot use more threads than it started with (NUMBA_NUM_THREADS). The setting
-    # is made here, per calling thread: inside a jitted function it would stop caching.
-    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        entry(*args)
-    finally:
-        numba.set_num_threads(previous)
+        types_ = (*(_typed(a, layout) for a in args), numba.typeof(_TILES), numba.typeof(_TILES))
+        entry = _compiled[key] = kernel.compile(types_)
+    pool.run(lambda t0, t1: entry(*args, t0, t1), (n + TILE - 1) // TILE, n_threads)
 
 
 def mask(bits, n, seed, offset, threshold, n_threads):
     """Write the packed keep-mask of positions ``offset + i``, ``0 <= i < n``, into ``bits``."""
-    _run(_mask, n_threads, bits, n, np.uint64(seed), np.uint64(offset), np.uint64(threshold))
+    _run(_mask, n, n_threads, bits, n, np.uint64(seed), np.uint64(offset), np.uint64(threshold))
 
 
 def forward(
@@ -431,6 +428,7 @@ def forward(
     Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
     _run(
         _forward,
+        x.size,
         n_threads,
         _bits_of(x),
         _bits_of(y),
@@ -449,17 +447,18 @@ def forward(
 def apply(x, keep, y, scale, shift, fill, n_threads):
     """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
     kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
-    _run(_apply, n_threads, _bits_of(x), keep, _bits_of(y), float(scale), float(shift), float(fill))
+    args = (_bits_of(x), keep, _bits_of(y), float(scale), float(shift), float(fill))
+    _run(_apply, x.size, n_threads, *args)
 
 
 def backward(g, out, bits, scale, n_threads):
     """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
-    _run(_backward, n_threads, _bits_of(g), _bits_of(out), bits, float(scale))
+    _run(_backward, g.size, n_threads, _bits_of(g), _bits_of(out), bits, float(scale))
 
 
 def scale(x, y, factor, n_threads):
     """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
-    _run(_scale, n_threads, _bits_of(x), _bits_of(y), float(factor))
+    _run(_scale, x.size, n_threads, _bits_of(x), _bits_of(y), float(factor))
 
 
 def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
@@ -467,6 +466,7 @@ def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
     compute precision, ``z`` the standard normal at each element's stream position."""
     _run(
         _gaussian,
+        x.size,
         n_threads,
         _bits_of(x),
         _bits_of(y),
@@ -484,6 +484,7 @@ def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_th
     """
     _run(
         _add,
+        x.size,
         n_threads,
         _bits_of(x),
         _bits_of(bias),
