@@ -6,13 +6,14 @@ One table drives the correctness tests, the asv suite, the pytest-benchmark suit
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 
 import numpy as np
 
 import fastdrop
-from fastdrop import _backends
+from fastdrop import _backends, _threads
 
 DTYPES = (np.float16, np.float32, np.float64)
 RATES = (0.0, 0.1, 0.5, 0.9, 1.0)
@@ -82,8 +83,9 @@ def implementations(
 ) -> dict[str, Callable[[], object]]:
     """Name -> zero-argument callable, for every implementation to compare on ``x``.
 
-    The first entry is the bound, a parallel scale-copy ``y = x * s`` with fastdrop's
-    thread count (:func:`bound_kernels`), writing into a preallocated array. Then
+    The first entry is the bound, a parallel scale-copy ``y = x * s`` with the threads
+    fastdrop's own call on ``x`` gets (:func:`bound_kernels`), writing into a preallocated
+    array. Then
     ``fastdrop <backend>`` for auto and every available backend, each returning a new
     array like the peers do (the NumPy reference only up to ``REFERENCE_LIMIT``
     elements), the NumPy idiom
@@ -91,7 +93,7 @@ def implementations(
     they are installed.
     """
     y = np.empty_like(x)
-    n_threads = fastdrop.get_num_threads()
+    n_threads = _threads.for_call(x.size)  # the threads dropout of x gets
     scale = 1.0 / (1.0 - p) if p < 1 else 0.0
     bound = bound_kernels()
     x2, y2 = x.reshape(1, -1), y.reshape(1, -1)
@@ -103,7 +105,7 @@ def implementations(
     rng = np.random.default_rng(0)
     rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= p) / (1 - p)
     if peers:
-        rows.update(_peers(x, p, n_threads))
+        rows.update(_peers(x, p, fastdrop.get_num_threads()))
     return rows
 
 
@@ -129,7 +131,7 @@ def family_implementations(
     if x.ndim != 1 or x.size % 4096:
         raise ValueError(f"x must be 1-D with a multiple of 4096 elements, got shape {x.shape}")
     rows = {BOUND: implementations(x, p, peers=False)[BOUND]}
-    n_threads = fastdrop.get_num_threads()
+    n_threads = _threads.for_call(x.size)  # the threads dropout of x gets
     bound = bound_kernels()
     ys = np.empty((SAMPLES, 1, x.size), x.dtype)
     rows[f"{BOUND} x{SAMPLES}"] = lambda: [
@@ -168,7 +170,7 @@ def family_implementations(
             import torch
         except ImportError:
             return rows
-        torch.set_num_threads(n_threads)
+        torch.set_num_threads(fastdrop.get_num_threads())
         xt, rt, bt = (torch.from_numpy(a) for a in (x2, residual, bias))
         functional = torch.nn.functional
         rows["torch r + dropout(x + b)"] = lambda: rt + functional.dropout(xt + bt, p)
@@ -230,3 +232,127 @@ def best_times(
             best[name] = min(best[name], (time.perf_counter() - t0) / number)
         rounds += 1
     return best
+
+
+# -- real pipelines ------------------------------------------------------------------------
+
+MLP_SIZES = (64, 256, 256, 10)  # scikit-learn's digits: 8x8 images, 10 classes
+MLP_BATCH = 64
+MLP_P = 0.2
+MC_SAMPLES = 32  # Monte Carlo dropout samples per inference batch
+# Each pipeline of pipelines(), and the same pipeline without dropout.
+PIPELINES = {
+    "mlp step": "mlp step",
+    "mlp step dropout": "mlp step",
+    "mlp step dropout threads(1)": "mlp step",
+    "mc inference": "mc inference",
+    "mc inference dropout": "mc inference",
+}
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """``(images, labels)``: scikit-learn's bundled digits (1797 images of 8x8 pixels,
+    0-16, as float32 rows of 64 scaled to [0, 1]) when scikit-learn is installed, else a
+    random stand-in of the same shape and range. The pipelines' speed depends on the
+    shapes alone; the data only makes the training real."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        rng = np.random.default_rng(0)
+        images, labels = rng.integers(0, 17, (1797, 64)), rng.integers(0, 10, 1797)
+    else:
+        images, labels = load_digits(return_X_y=True)
+    return (images / 16).astype(np.float32), labels
+
+
+class MLP:
+    """A NumPy MLP (``MLP_SIZES``: ReLU hidden layers, softmax cross-entropy, plain SGD)
+    with a :class:`fastdrop.Dropout` after each hidden layer, or none (``p=None``): the
+    real pipeline the benchmarks time dropout in, between OpenBLAS (or MKL) matrix
+    products.
+
+    Parameters
+    ----------
+    p : float or None
+        The layers' drop rate; None for no dropout layers at all.
+    seed : int
+        Seeds the weights and the layers' streams.
+    """
+
+    def __init__(self, p: float | None, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        pairs = list(itertools.pairwise(MLP_SIZES))
+        self.weights = [
+            rng.standard_normal((a, b), dtype=np.float32) * np.float32(np.sqrt(2 / a))
+            for a, b in pairs
+        ]
+        self.biases = [np.zeros(b, np.float32) for _, b in pairs]
+        self.p = p
+        hidden = len(pairs) - 1
+        self.drops = [] if p is None else [fastdrop.Dropout(p, rng=seed + k) for k in range(hidden)]
+
+    def _hidden(self, x: np.ndarray, k: int) -> np.ndarray:
+        return np.maximum(x @ self.weights[k] + self.biases[k], 0)
+
+    def step(self, x: np.ndarray, labels: np.ndarray, lr: float = 0.1) -> float:
+        """One SGD step on the batch ``x`` (``(n, 64)``); returns the batch's mean loss."""
+        acts = [x]
+        for k in range(len(self.weights) - 1):
+            h = self._hidden(acts[-1], k)
+            acts.append(self.drops[k](h) if self.drops else h)
+        logits = acts[-1] @ self.weights[-1] + self.biases[-1]
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        rows = np.arange(len(x))
+        loss = float(-np.log(probs[rows, labels] + 1e-12).mean())
+        grad = probs
+        grad[rows, labels] -= 1
+        grad /= len(x)
+        for k in range(len(self.weights) - 1, -1, -1):
+            back = grad @ self.weights[k].T if k else None
+            self.weights[k] -= np.float32(lr) * (acts[k].T @ grad)
+            self.biases[k] -= np.float32(lr) * grad.sum(axis=0)
+            if back is not None:
+                if self.drops:
+                    back = self.drops[k - 1].backward(back)
+                grad = back * (acts[k] > 0)  # ReLU's gradient: dropout keeps its zeros
+        return loss
+
+    def predict(self, x: np.ndarray, samples: int) -> np.ndarray:
+        """``samples`` Monte Carlo predictions ``(samples, n, 10)`` of the batch ``x``:
+        dropout kept on at inference, each hidden layer's samples drawn in one call
+        (``samples=`` for the first, one call over all samples for the next). Without
+        dropout layers, the same batched products on ``samples`` copies."""
+        h = self._hidden(x, 0)
+        if self.drops:
+            h = fastdrop.dropout(h, self.p, rng=1, samples=samples)
+        else:
+            h = np.broadcast_to(h, (samples, *h.shape))
+        for k in range(1, len(self.weights) - 1):
+            h = self._hidden(h, k)
+            if self.drops:
+                h = fastdrop.dropout(h, self.p, rng=1, offset=k * h.size)
+        return h @ self.weights[-1] + self.biases[-1]
+
+
+def pipelines() -> dict[str, Callable[[], object]]:
+    """Name -> zero-argument callable: a training step of :class:`MLP` on a batch of
+    ``MLP_BATCH`` digits, and Monte Carlo inference of ``MC_SAMPLES`` samples on one,
+    without and with dropout (the training step also with ``fastdrop.threads(1)``), at
+    the settings in force (threads, backend)."""
+    images, labels = digits()
+    x, y = images[:MLP_BATCH], labels[:MLP_BATCH]
+    plain, dropped = MLP(None), MLP(MLP_P)
+
+    def step_one_thread() -> float:
+        with fastdrop.threads(1):
+            return dropped.step(x, y)
+
+    return {
+        "mlp step": lambda: plain.step(x, y),
+        "mlp step dropout": lambda: dropped.step(x, y),
+        "mlp step dropout threads(1)": step_one_thread,
+        "mc inference": lambda: plain.predict(x, MC_SAMPLES),
+        "mc inference dropout": lambda: dropped.predict(x, MC_SAMPLES),
+    }

@@ -1,4 +1,6 @@
-"""pytest-benchmark suite: every implementation in the shared table, side by side.
+"""pytest-benchmark suite: every implementation in the shared table, side by side, and
+the real pipelines (a NumPy MLP's training step, Monte Carlo inference) with and without
+dropout.
 
 The cases and the implementations come from :mod:`fastdrop.testing`, as for the asv suite;
 each case is one benchmark group, so its implementations are compared with each other and
@@ -30,9 +32,14 @@ from fastdrop.testing import (
     BENCH_RATES,
     BENCH_SIZES,
     DTYPES,
+    MLP,
+    MLP_P,
+    PIPELINES,
     REFERENCE_LIMIT,
+    digits,
     implementations,
     make_array,
+    pipelines,
 )
 
 FULL = os.environ.get("FASTDROP_BENCH_FULL") == "1"
@@ -115,3 +122,30 @@ def test_asv_suite_runs_quick(tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "failed" not in result.stdout
     assert "dropout.Dropout.time_dropout" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def pipeline_rows() -> dict[str, Callable[[], object]]:
+    return pipelines()
+
+
+@pytest.mark.parametrize("name", PIPELINES)
+def test_pipeline(benchmark, pipeline_rows, name: str) -> None:
+    # Dropout between BLAS calls: each pipeline in a group with its no-dropout twin, so
+    # that pytest-benchmark's table shows what dropout adds to a real step.
+    benchmark.group = f"pipeline {PIPELINES[name]}"
+    result = np.asarray(benchmark(pipeline_rows[name]))
+    assert np.isfinite(result).all()
+
+
+def test_the_pipelines_train_and_sample():
+    # What the pipeline benchmarks time is real work: the MLP learns the digits with and
+    # without dropout, and Monte Carlo samples differ where dropout is on, not where off.
+    images, labels = digits()
+    for p in (None, MLP_P):
+        mlp = MLP(p)
+        losses = [mlp.step(images[b : b + 64], labels[b : b + 64]) for b in range(0, 1700, 64)]
+        assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+        preds = mlp.predict(images[:8], 4)
+        assert preds.shape == (4, 8, 10)
+        assert (p is None) == all(np.array_equal(preds[0], preds[s]) for s in range(4))

@@ -36,10 +36,12 @@ from fastdrop.testing import (
     BENCH_SIZES,
     BOUND,
     DTYPES,
+    PIPELINES,
     REFERENCE_LIMIT,
     best_times,
     implementations,
     make_array,
+    pipelines,
 )
 
 BACKENDS = ("auto", *NAMES)
@@ -177,3 +179,28 @@ class Memory(_Inputs):
 
     def peakmem_dropout(self, *params: object) -> None:
         self.dropout()
+
+
+class Pipelines:
+    """Dropout inside real pipelines, between BLAS matrix products: a NumPy MLP's training
+    step and Monte Carlo dropout inference, with and without dropout
+    (:func:`fastdrop.testing.pipelines`)."""
+
+    params = (tuple(PIPELINES),)
+    param_names = ("pipeline",)
+
+    def setup(self, name: str) -> None:
+        rows = pipelines()
+        self.run = rows[name]
+        self.plain = rows[PIPELINES[name]]
+        self.run()
+
+    def time_pipeline(self, name: str) -> None:
+        self.run()
+
+    def track_ratio_to_no_dropout(self, name: str) -> float:
+        """The pipeline's time over the same pipeline's without dropout, timed side by side."""
+        times = best_times({"run": self.run, "plain": self.plain}, 1.0, number=20)
+        return times["run"] / times["plain"]
+
+    track_ratio_to_no_dropout.unit = "ratio"
