@@ -167,6 +167,17 @@ def evaluate(choice, x, factor, samples, out):
     return y
 
 
+def common(x, p, rng, offset, backend) -> np.ndarray | None:
+    """``dropout(x, p, rng=rng, offset=offset)`` whole in C (Cython's ``common``), when
+    ``x``, ``p``, ``rng`` and ``offset`` are of its kind (an aligned, C-contiguous, native
+    float32 or float64 array, a float, two ints) and the backend in force for
+    ``backend=backend`` runs on Cython; else None, and the caller takes the general path."""
+    entry = _backends.common_entry(backend)
+    if entry is None:
+        return None
+    return entry(x, p, rng, offset, _threads.get_num_threads(), _threads.PARALLEL_MIN)
+
+
 def all_kept(m: int, samples: int | None) -> np.ndarray:
     """The packed mask of ``m`` elements that keeps every one (per sample)."""
     bits = np.full((1 if samples is None else samples, (m + 7) // 8), 0xFF, np.uint8)
@@ -278,9 +289,8 @@ def dropout(
         and scaling == "inverted"
         and noise_shape is samples is out is None
         and return_mask is False
-    ):  # the common small call: all in C (None when x, p, rng or offset is not its kind)
-        small = _backends.small_entry(backend)
-        y = None if small is None else small(x, p, rng, offset)
+    ):
+        y = common(x, p, rng, offset, backend)
         if y is not None:
             return y
     x = _checks.array(x, "x")
@@ -356,6 +366,10 @@ def dropout_backward(
     >>> bool(np.array_equal(g != 0, y != 0))
     True
     """
+    if mask is None and scaling == "inverted" and noise_shape is out is None:
+        g = common(grad, p, rng, offset, backend)  # the forward call's own arithmetic
+        if g is not None:
+            return g
     grad = _checks.array(grad, "grad")
     p = _checks.rate(p)
     scaling = _checks.scaling(scaling)

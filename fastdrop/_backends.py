@@ -115,14 +115,14 @@ def resolve(name: str) -> tuple[str, ModuleType]:
     raise RuntimeError("no fastdrop backend can be loaded")  # numpy always can
 
 
-def small_entry(backend: str | None):
-    """Cython's ``small``, the whole of a small ``dropout`` call in C, when the backend in
-    force for a call with ``backend=backend`` would run it on Cython (``"auto"`` or
+def common_entry(backend: str | None):
+    """Cython's ``common``, the whole of the common ``dropout`` call in C, when the backend
+    in force for a call with ``backend=backend`` would run it on Cython (``"auto"`` or
     ``"cython"``); None otherwise."""
     if requested(backend) not in ("auto", "cython"):
         return None
     module = load("cython")
-    return None if module is None else module.small
+    return None if module is None else module.common
 
 
 def get_backend() -> str:

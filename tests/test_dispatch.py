@@ -42,7 +42,7 @@ def test_backend_by_argument_context_and_setter(monkeypatch):
     calls = []
     for name in _backends.NAMES:
         kernels = _backends.load(name)
-        for entry in ("forward", "small"):  # small: Cython's whole-call entry
+        for entry in ("forward", "common"):  # common: Cython's whole-call entry
             if hasattr(kernels, entry):
                 f = getattr(kernels, entry)
                 spy = lambda *a, n=name, f=f: calls.append(n) or f(*a)  # noqa: E731
@@ -79,28 +79,34 @@ def test_auto_takes_cython():
 
 @settings(deadline=None)
 @given(x=awkward_arrays(max_dims=3, max_side=20), p=rates, seed=seeds, offset=offsets)
-def test_small_calls_match_the_reference(x, p, seed, offset):
-    # Small contiguous calls take Cython's whole-call entry; the rest the general path.
+def test_common_calls_match_the_reference(x, p, seed, offset):
+    # Contiguous calls take Cython's whole-call entry; the rest the general path. With a
+    # serial size of 0 the entry's parallel runs are tested too.
+    ref = fastdrop.dropout(x, p, rng=seed, offset=offset, backend="numpy")
+    with pytest.MonkeyPatch.context() as patch, fastdrop.threads(3):
+        patch.setattr(fastdrop._threads, "PARALLEL_MIN", 0)
+        assert_bits_equal(fastdrop.dropout(x, p, rng=seed, offset=offset), ref)
+        grad = fastdrop.dropout_backward(x, p, rng=seed, offset=offset)
     assert_bits_equal(
-        fastdrop.dropout(x, p, rng=seed, offset=offset),
-        fastdrop.dropout(x, p, rng=seed, offset=offset, backend="numpy"),
+        grad, fastdrop.dropout_backward(x, p, rng=seed, offset=offset, backend="numpy")
     )
 
 
-def test_small_entry_takes_the_common_call_and_declines_the_rest():
-    small = _backends.load("cython").small
+def test_common_entry_takes_the_common_call_and_declines_the_rest():
+    common = _backends.load("cython").common
     x = np.ones(64, np.float32)
     top = 2**64 - 1
-    assert small(x, 0.1, 1, 0) is not None
-    assert small(np.ones((64, 64)), np.float64(0.0), top, top) is not None
+    assert common(x, 0.1, 1, 0, 1, 1) is not None
+    assert common(np.ones((64, 64)), np.float64(0.0), top, top, 2, 0) is not None
+    assert common(np.ones(100_000, np.float32), 0.1, 1, 0, 2, 1).shape == (100_000,)
     misaligned = np.frombuffer(np.zeros(260, np.uint8).data, np.float32, count=64, offset=1)
     declined = [
-        (x.astype(np.float16), 0.1, 1, 0),  # float16: auto's choice, not this entry's
+        (x.astype(np.float16), 0.1, 1, 0),  # float16: its own conversions, general path
         (x[::2], 0.1, 1, 0),
         (x.astype(">f4"), 0.1, 1, 0),
         (misaligned, 0.1, 1, 0),
-        (np.ones(4097, np.float32), 0.1, 1, 0),  # more than one tile: may use threads
         (x.tolist(), 0.1, 1, 0),
+        (np.ma.masked_array(x), 0.1, 1, 0),
         (x, 1.0, 1, 0),
         (x, -0.1, 1, 0),
         (x, float("nan"), 1, 0),
@@ -115,7 +121,7 @@ def test_small_entry_takes_the_common_call_and_declines_the_rest():
         (x, 0.1, 1, 2**64),
     ]
     for args in declined:
-        assert small(*args) is None, args
+        assert common(*args, 2, 0) is None, args
     # A declined call still gets its answer, or its error, from the general path.
     assert fastdrop.dropout(misaligned, 0.5, rng=3).flags.aligned
     with pytest.raises(ValueError):
@@ -130,7 +136,7 @@ def test_backend_from_environment(name):
         from fastdrop import _backends
         used = []
         k = _backends.load(fastdrop.get_backend())
-        for entry in ("forward", "small"):  # small: Cython's whole-call entry
+        for entry in ("forward", "common"):  # common: Cython's whole-call entry
             if hasattr(k, entry):
                 f = getattr(k, entry)
                 setattr(k, entry, lambda *a, f=f: used.append(1) or f(*a))

@@ -307,9 +307,10 @@ def test_parallel_min_is_what_the_kernels_are_called_with(monkeypatch):
     kernels = _backends.load("cython")
     forward = kernels.forward
     monkeypatch.setattr(kernels, "forward", lambda *a: calls.append(a[-1]) or forward(*a))
+    kw = dict(rng=1, return_mask=True, backend="cython")  # the general path: forward
     with fastdrop.threads(2):
-        fastdrop.dropout(np.ones(_threads.PARALLEL_MIN - 1), 0.5, rng=1, backend="cython")
-        fastdrop.dropout(np.ones(_threads.PARALLEL_MIN), 0.5, rng=1, backend="cython")
+        fastdrop.dropout(np.ones(_threads.PARALLEL_MIN - 1), 0.5, **kw)
+        fastdrop.dropout(np.ones(_threads.PARALLEL_MIN), 0.5, **kw)
         with fastdrop.threads(1):
-            fastdrop.dropout(np.ones(_threads.PARALLEL_MIN), 0.5, rng=1, backend="cython")
+            fastdrop.dropout(np.ones(_threads.PARALLEL_MIN), 0.5, **kw)
     assert calls == [1, 2, 1]

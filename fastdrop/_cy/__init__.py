@@ -4,13 +4,13 @@ from fastdrop._cy.kernels import (
     add,
     apply,
     backward,
+    common,
     forward,
     gaussian,
     mask,
     philox4x32,
     pool_workers,
     scale,
-    small,
     use_simd,
 )
 
@@ -18,12 +18,12 @@ __all__ = [
     "add",
     "apply",
     "backward",
+    "common",
     "forward",
     "gaussian",
     "mask",
     "philox4x32",
     "pool_workers",
     "scale",
-    "small",
     "use_simd",
 ]

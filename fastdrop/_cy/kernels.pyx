@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
 """Cython kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``,
-``gaussian``, ``add`` and ``philox4x32``; and ``small``, the public ``dropout`` of a small
-array without the Python layer in between.
+``gaussian``, ``add`` and ``philox4x32``; and ``common``, the public ``dropout`` of the
+common call without the Python layer in between.
 
 Same signatures and results as the reference in ``fastdrop._numpy.kernels``: 2-D views
 with any strides (zero and negative too), outputs that may be the very view of an input,
@@ -21,15 +21,8 @@ a result: every element's draw depends on its stream position alone.
 """
 
 cimport numpy as cnp
-from cpython.buffer cimport (
-    PyBUF_FORMAT,
-    PyBUF_STRIDES,
-    PyBuffer_IsContiguous,
-    PyBuffer_Release,
-    PyObject_GetBuffer,
-)
 from libc.math cimport floor
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 import numpy as np
@@ -65,7 +58,7 @@ cdef extern from *:
     const double FD_IDENTITY
 
 cdef enum:
-    TILE = 4096  # also the largest call ``small`` takes: one tile, one thread, as forward
+    TILE = 4096
     SCRATCH = 6  # fd_keep and fd_normal write whole blocks: a run of n needs n + 6 values
 
 # float16 travels as its uint16 bit pattern and is computed in float32.
@@ -453,28 +446,23 @@ cdef void _parallel(Job *j, int n_threads):
         fd_parallel(_tiles, j, (j.n + TILE - 1) // TILE, n_threads)
 
 
-cdef void _small(const real *x, real *y, int64_t n, uint64_t seed, uint64_t pos0,
-                 uint64_t threshold, double scale) noexcept nogil:
-    cdef uint8_t keep[TILE]
-    _draw_keep(keep, seed, pos0, 0, n, threshold, 0, n)
-    _affine_run(x, y, keep, n, scale, FD_IDENTITY, 0)
-
-
 cdef object _ndarray = np.ndarray
 cdef object _empty_like = np.empty_like
 
 
-def small(x, p, rng, offset):
-    """``dropout(x, p, rng=rng, offset=offset)`` for the common small call, with no Python
-    in between: ``x`` an ndarray of at most ``TILE`` elements, C-contiguous, aligned,
-    native float32 or float64, ``p`` a float in ``[0, 1)``, ``rng`` and ``offset`` ints in
-    ``[0, 2**64)``. Returns None for anything else: the caller then takes the general
-    path, which gives the same bits (and the errors)."""
-    cdef Py_buffer bx, by
-    cdef uint64_t seed, pos, threshold
-    cdef double pv, v, f, scale
-    cdef int64_t n
-    cdef char kind
+def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
+    """``dropout(x, p, rng=rng, offset=offset)`` for the common call, whole, with no
+    Python in between: ``x`` an ndarray, C-contiguous, aligned, native float32 or float64,
+    ``p`` a float in ``[0, 1)``, ``rng`` and ``offset`` ints in ``[0, 2**64)``. It is also
+    ``dropout_backward(x, p, rng=rng, offset=offset)``, the same arithmetic. Runs on
+    ``n_threads`` threads from ``parallel_min`` elements on, else on the calling thread
+    (``fastdrop._threads.for_call``'s rule; the caller passes its numbers). Returns None
+    for anything else, without raising: the caller then takes the general path, which
+    gives the same bits (and the errors)."""
+    cdef cnp.ndarray a
+    cdef Job j
+    cdef double v, f, pv
+    cdef int kind
     if type(x) is not _ndarray or not isinstance(p, float):
         return None
     if type(rng) is not int or type(offset) is not int or rng < 0 or offset < 0:
@@ -484,30 +472,27 @@ def small(x, p, rng, offset):
     pv = p
     if not (0.0 <= pv < 1.0):
         return None
-    seed, pos = rng, offset
-    PyObject_GetBuffer(x, &bx, PyBUF_STRIDES | PyBUF_FORMAT)
-    try:
-        kind = bx.format[0]
-        n = bx.len // bx.itemsize if bx.itemsize else 0
-        if ((kind != b"f" and kind != b"d") or bx.format[1] != 0 or n > TILE
-                or not PyBuffer_IsContiguous(&bx, b"C")
-                or (<uintptr_t>bx.buf) % <uintptr_t>bx.itemsize):
-            return None
-        y = _empty_like(x)
-        PyObject_GetBuffer(y, &by, PyBUF_STRIDES)
-        v = pv * 4294967296.0  # threshold and scale exactly as fastdrop._checks has them
-        f = floor(v)
-        threshold = <uint64_t>f + (v - f >= 0.5)
-        scale = 1.0 if pv == 0.0 else 1.0 / (1.0 - pv)
-        with nogil:
-            if kind == b"f":
-                _small(<const float *>bx.buf, <float *>by.buf, n, seed, pos, threshold, scale)
-            else:
-                _small(<const double *>bx.buf, <double *>by.buf, n, seed, pos, threshold, scale)
-        PyBuffer_Release(&by)
-        return y
-    finally:
-        PyBuffer_Release(&bx)
+    a = x
+    kind = cnp.PyArray_TYPE(a)  # a dtype's number, whatever it is: bfloat16 too
+    if ((kind != cnp.NPY_FLOAT and kind != cnp.NPY_DOUBLE) or not cnp.PyArray_ISCARRAY_RO(a)
+            or not cnp.PyArray_ISNOTSWAPPED(a)):
+        return None
+    y = _empty_like(a)
+    j.tile = _forward_tile
+    j.kind = kind
+    j.n = cnp.PyArray_SIZE(a)
+    j.x.data, j.x.cols, j.x.rs, j.x.cs = <char *>cnp.PyArray_DATA(a), j.n, j.n, 1  # one row
+    j.y = j.x
+    j.y.data = <char *>cnp.PyArray_DATA(y)
+    j.samples, j.sample_stride, j.bits = 1, 0, NULL
+    j.seed, j.pos0, j.row_step, j.sample_step = rng, offset, j.n, 0
+    v = pv * 4294967296.0  # threshold and scale exactly as fastdrop._checks has them
+    f = floor(v)
+    j.threshold = <uint64_t>f + (v - f >= 0.5)
+    j.scale = 1.0 if pv == 0.0 else 1.0 / (1.0 - pv)
+    j.shift, j.fill = FD_IDENTITY, 0.0
+    _parallel(&j, n_threads if j.n >= parallel_min else 1)
+    return y
 
 
 def mask(bits, n, seed, offset, threshold, n_threads):
