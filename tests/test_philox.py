@@ -105,9 +105,10 @@ def test_mask_draws_are_the_known_answers(row, backend):
     p=st.sampled_from([0.1, 0.5]),
 )
 def test_cython_simd_and_portable_words_agree(seed, offset, n, p):
-    """The Cython backend draws words with AVX2 intrinsics where it can, else in portable
-    C: both give the reference's masks and normals, across the 2**64 wrap and across the
-    chunks of 264 blocks that fd_keep draws at a time, too."""
+    """The Cython backend draws words with AVX-512 or AVX2 intrinsics where it can, else in
+    portable C: each gives the reference's masks and normals, across the 2**64 wrap and
+    across the chunks of 288 blocks that fd_keep draws at a time, too. (A level the CPU
+    lacks runs the next one down.)"""
     cy = _backends.load("cython")
     x = np.ones(n)
     expected = (
@@ -115,8 +116,8 @@ def test_cython_simd_and_portable_words_agree(seed, offset, n, p):
         fastdrop.gaussian_dropout(x, p, rng=seed, offset=offset, backend="numpy"),
     )
     try:
-        for on in (False, True):
-            cy.use_simd(on)
+        for level in cy.SIMD_LEVELS:
+            cy.use_simd(level)
             got = (
                 fastdrop.dropout(x, p, rng=seed, offset=offset, backend="cython"),
                 fastdrop.gaussian_dropout(x, p, rng=seed, offset=offset, backend="cython"),
@@ -124,7 +125,7 @@ def test_cython_simd_and_portable_words_agree(seed, offset, n, p):
             for a, b in zip(got, expected, strict=True):
                 np.testing.assert_array_equal(a, b)
     finally:
-        cy.use_simd(True)
+        cy.use_simd()
 
 
 @pytest.mark.skipif("cython" not in fastdrop.available_backends(), reason="cython unavailable")
@@ -138,9 +139,9 @@ def test_cython_f16c_and_portable_float16_agree(func, p):
     x = np.arange(2**16 + 5, dtype=np.uint64).astype(np.uint16).view(np.float16)
     expected = func(x, p, rng=3, offset=5, backend="numpy").view(np.uint16)
     try:
-        for on in (False, True):
-            cy.use_simd(on)
+        for level in cy.SIMD_LEVELS:
+            cy.use_simd(level)
             got = func(x, p, rng=3, offset=5, backend="cython").view(np.uint16)
             np.testing.assert_array_equal(got, expected)
     finally:
-        cy.use_simd(True)
+        cy.use_simd()

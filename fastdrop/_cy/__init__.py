@@ -1,6 +1,7 @@
 """The Cython backend, compiled at install time, with a thread pool of its own."""
 
 from fastdrop._cy.kernels import (
+    SIMD_LEVELS,
     add,
     apply,
     backward,
@@ -15,6 +16,7 @@ from fastdrop._cy.kernels import (
 )
 
 __all__ = [
+    "SIMD_LEVELS",
     "add",
     "apply",
     "backward",

@@ -36,7 +36,7 @@ cdef extern from "philox.h" nogil:
     int fd_normal(double *z, uint64_t pos, int64_t n, uint64_t seed)
     float fd_h2f(uint16_t h)
     uint16_t fd_f2h(float f)
-    int fd_use_simd(int on)
+    int fd_use_simd(int level)
 
 cdef extern from "affine.h" nogil:
     void fd_affine_f32(const float *x, float *y, const uint8_t *keep, int64_t n, float scale,
@@ -101,14 +101,18 @@ cdef struct Job:
     double fill
 
 
-def use_simd(on):
-    """Draw Philox words with AVX2 intrinsics, and convert float16 eight lanes at a time
-    with F16C (where the CPU has them), if ``on``; else portable C for both. Returns
-    whether AVX2 is now in use. The results are the same either way: the tests run both."""
-    return bool(fd_use_simd(on))
+SIMD_LEVELS = ("portable", "avx2", "avx512")
 
 
-use_simd(True)
+def use_simd(level="avx512"):
+    """Draw Philox words with at most ``level``'s instructions (``"avx512"``, ``"avx2"`` or
+    ``"portable"`` C), and convert float16 eight lanes at a time with F16C from
+    ``"avx2"`` on, where the CPU has them. Returns the level now in use. The results are
+    the same at every level: the tests run each one."""
+    return SIMD_LEVELS[fd_use_simd(SIMD_LEVELS.index(level))]
+
+
+use_simd()
 
 
 def pool_workers():
