@@ -1,0 +1,79 @@
+"""What a user gets from an install: an import that works from a source checkout too."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastdrop
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGE = pathlib.Path(fastdrop.__file__).parent
+# numpy's directory: site-packages, to reach with `python -S`, which skips its .pth files
+# (an editable install's among them).
+SITE = str(pathlib.Path(np.__file__).parent.parent)
+
+
+def _python(*args: str, cwd: pathlib.Path, path: list[str]) -> subprocess.CompletedProcess:
+    """``python -S *args`` in ``cwd``, with only ``path`` before the standard library."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(path)
+    command = [sys.executable, "-S", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _copy_package(parent: pathlib.Path, version: str | None) -> pathlib.Path:
+    """fastdrop's Python files under ``parent``, built (with a ``_version.py`` giving
+    ``version``) or not (``None``: as in a fresh clone)."""
+    shutil.copytree(
+        PACKAGE,
+        parent / "fastdrop",
+        ignore=shutil.ignore_patterns("__pycache__", "*.so", "_version.py"),
+    )
+    if version is not None:
+        (parent / "fastdrop" / "_version.py").write_text(f"version = {version!r}\n")
+    return parent
+
+
+@pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="run from a source checkout")
+def test_python_m_fastdrop_from_the_checkout_root():
+    # The README's command runs here, where the source tree comes first on sys.path.
+    result = subprocess.run(
+        [sys.executable, "-m", "fastdrop", "--version"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"fastdrop {fastdrop.__version__}\n"
+
+
+def test_an_unbuilt_tree_hands_over_to_a_built_fastdrop(tmp_path):
+    tree = _copy_package(tmp_path / "clone", None)
+    built = _copy_package(tmp_path / "site", "0.0.0+built")
+    result = _python("-m", "fastdrop", "--version", cwd=tree, path=[str(built), SITE])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "fastdrop 0.0.0+built\n"
+    code = (
+        "import sys, fastdrop\n"
+        "print(fastdrop.__version__)\n"
+        "print([name for name, m in sys.modules.items() if name.startswith('fastdrop')"
+        f" and not getattr(m, '__file__', '').startswith({str(built / 'fastdrop')!r})])\n"
+    )
+    result = _python("-c", code, cwd=tree, path=[str(built), SITE])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["0.0.0+built", "[]"]  # every module from there
+
+
+def test_an_unbuilt_tree_alone_says_how_to_build_it(tmp_path):
+    tree = _copy_package(tmp_path / "clone", None)
+    result = _python("-c", "import fastdrop", cwd=tree, path=[])
+    assert result.returncode == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("ImportError: fastdrop is imported from its source tree"), last
+    assert "pip install ." in last
+    assert "ModuleNotFoundError" not in result.stderr
