@@ -1,12 +1,15 @@
-"""What a user gets from an install: an import that works from a source checkout too."""
+"""What a user gets from an install: an import that works from a source checkout too,
+and metadata that the license and the changelog agree with."""
 
 from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 
 import numpy as np
 import pytest
@@ -18,6 +21,9 @@ PACKAGE = pathlib.Path(fastdrop.__file__).parent
 # numpy's directory: site-packages, to reach with `python -S`, which skips its .pth files
 # (an editable install's among them).
 SITE = str(pathlib.Path(np.__file__).parent.parent)
+
+
+SOURCE = pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="needs a checkout")
 
 
 def _python(*args: str, cwd: pathlib.Path, path: list[str]) -> subprocess.CompletedProcess:
@@ -42,7 +48,7 @@ def _copy_package(parent: pathlib.Path, version: str | None) -> pathlib.Path:
     return parent
 
 
-@pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="run from a source checkout")
+@SOURCE
 def test_python_m_fastdrop_from_the_checkout_root():
     # The README's command runs here, where the source tree comes first on sys.path.
     result = subprocess.run(
@@ -77,3 +83,21 @@ def test_an_unbuilt_tree_alone_says_how_to_build_it(tmp_path):
     assert last.startswith("ImportError: fastdrop is imported from its source tree"), last
     assert "pip install ." in last
     assert "ModuleNotFoundError" not in result.stderr
+
+
+def test_the_license_is_in_the_metadata():
+    meta = metadata.metadata("fastdrop")
+    assert meta["License-Expression"] == "BSD-3-Clause"
+    assert meta.get_all("License-File") == ["LICENSE"]
+    text = metadata.distribution("fastdrop").read_text("licenses/LICENSE")
+    assert text is not None and text.startswith("BSD 3-Clause License")
+    assert "Copyright (c) 2026, The fastdrop developers" in text
+
+
+@SOURCE
+def test_the_changelog_has_this_version():
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert "## [Unreleased]" in changelog
+    assert re.search(
+        rf"^## \[{re.escape(fastdrop.__version__)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", changelog, re.M
+    )
