@@ -1,5 +1,5 @@
 """What a user gets from an install: an import that works from a source checkout too,
-and metadata that the license and the changelog agree with."""
+type hints, and metadata that the license and the changelog agree with."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
-from importlib import metadata
+from importlib import metadata, resources
 
 import numpy as np
 import pytest
@@ -83,6 +83,10 @@ def test_an_unbuilt_tree_alone_says_how_to_build_it(tmp_path):
     assert last.startswith("ImportError: fastdrop is imported from its source tree"), last
     assert "pip install ." in last
     assert "ModuleNotFoundError" not in result.stderr
+
+
+def test_the_package_is_typed():
+    assert resources.files("fastdrop").joinpath("py.typed").is_file()
 
 
 def test_the_license_is_in_the_metadata():

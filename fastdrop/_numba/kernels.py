@@ -384,7 +384,7 @@ def _typed(value, layout: str):
     return t.copy(layout=layout, readonly=False) if isinstance(t, types.Array) else t
 
 
-_compiled = {}  # (kernel, first argument's dtype, layout, ranks) -> compiled entry point
+_compiled: dict = {}  # (kernel, first argument's dtype, layout, ranks) -> compiled entry point
 
 
 def _run(kernel, n_threads: int, *args) -> None:
