@@ -1,5 +1,5 @@
 """What a user gets from an install: an import that works from a source checkout too,
-type hints, and metadata that the license and the changelog agree with."""
+type hints, and metadata that the README and the license agree with."""
 
 from __future__ import annotations
 
@@ -96,6 +96,21 @@ def test_the_license_is_in_the_metadata():
     text = metadata.distribution("fastdrop").read_text("licenses/LICENSE")
     assert text is not None and text.startswith("BSD 3-Clause License")
     assert "Copyright (c) 2026, The fastdrop developers" in text
+
+
+@SOURCE
+def test_the_readme_states_what_the_metadata_requires():
+    readme = (ROOT / "README.md").read_text()
+    setup = readme[readme.index("## Set-up") :].split("\n## ")[0]
+    meta = metadata.metadata("fastdrop")
+    assert f"Python {meta['Requires-Python'].removeprefix('>=')} or later" in setup
+    requirements = [r.partition(";") for r in metadata.requires("fastdrop") or []]
+    runtime = [r for r, _, marker in requirements if not marker]
+    assert runtime and all(f"`{r}`" in setup for r in runtime), runtime
+    for extra in meta.get_all("Provides-Extra") or []:
+        assert f"`{extra}`" in setup, extra
+    pins = [r for r, _, _ in requirements if "==" in r]  # torch for the bench extra
+    assert pins and all(f"`{pin}`" in setup for pin in pins), pins
 
 
 @SOURCE
