@@ -99,7 +99,7 @@ def plot(records: list[dict], path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install 'fastdrop[bench]'") from None
+        raise SystemExit("--plot needs matplotlib: pip install matplotlib") from None
     panels = sorted({(r["dtype"], r["p"]) for r in records})
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     for ax, (dtype, p) in zip(axes[0], panels, strict=True):
