@@ -115,8 +115,8 @@ def plot(records: list[dict], path: str) -> None:
     fig.savefig(path)
 
 
-def size(text: str) -> int:
-    """An array size from the command line: a positive integer.
+def positive_int(text: str) -> int:
+    """A positive integer from the command line: an array size or a thread count.
 
     Parameters
     ----------
@@ -126,7 +126,7 @@ def size(text: str) -> int:
     Returns
     -------
     int
-        The size.
+        Its value.
 
     Raises
     ------
@@ -212,7 +212,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--full", action="store_true", help="the whole grid of sizes, rates and dtypes"
     )
     parser.add_argument(
-        "--sizes", type=size, nargs="+", metavar="N", help=f"array sizes {_default(QUICK_SIZES)}"
+        "--sizes",
+        type=positive_int,
+        nargs="+",
+        metavar="N",
+        help=f"array sizes {_default(QUICK_SIZES)}",
     )
     parser.add_argument(
         "--rates", type=rate, nargs="+", metavar="P", help=f"dropout rates {_default(QUICK_RATES)}"

@@ -151,7 +151,7 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--no-speed", action="store_true", help="skip the speed table")
     report.add_argument(
         "--sizes",
-        type=_bench.size,
+        type=_bench.positive_int,
         nargs="+",
         metavar="N",
         dest="report_sizes",  # not bench's --sizes, which would overwrite it
@@ -162,7 +162,7 @@ def parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--threads",
-        type=_bench.size,
+        type=_bench.positive_int,
         nargs="+",
         metavar="T",
         help="instead of the speed table, a thread-scaling table at the first of --sizes",
