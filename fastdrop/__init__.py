@@ -6,6 +6,15 @@ and identical on every backend (Numba, Cython, NumPy), thread count and layout.
 
 import importlib.util
 
+try:  # first: the build writes _version.py, so only a built fastdrop has it
+    from fastdrop._version import version as __version__  # noqa: F401
+except ModuleNotFoundError as missing:
+    if missing.name != "fastdrop._version":
+        raise
+    from fastdrop._source_tree import hand_over
+
+    hand_over(__file__)  # to a built fastdrop, or an ImportError that says how to build
+
 from fastdrop import random
 from fastdrop._api import bernoulli_mask, dropout, dropout_backward
 from fastdrop._backends import available_backends, get_backend, set_backend, use_backend
@@ -27,7 +36,6 @@ from fastdrop._variants import (
     spatial_dropout,
     spatial_dropout_backward,
 )
-from fastdrop._version import version as __version__  # noqa: F401  (set at build time)
 
 if importlib.util.find_spec("threadpoolctl") is not None:  # else nothing can ask
     from fastdrop import _threadpool  # noqa: F401  (threadpoolctl sees fastdrop's threads)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 from collections.abc import Callable
@@ -98,7 +99,7 @@ def plot(records: list[dict], path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install 'fastdrop[bench]'") from None
+        raise SystemExit("--plot needs matplotlib: pip install matplotlib") from None
     panels = sorted({(r["dtype"], r["p"]) for r in records})
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     for ax, (dtype, p) in zip(axes[0], panels, strict=True):
@@ -114,18 +115,142 @@ def plot(records: list[dict], path: str) -> None:
     fig.savefig(path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fastdrop bench", description=__doc__.splitlines()[0])
+def positive_int(text: str) -> int:
+    """A positive integer from the command line: an array size or a thread count.
+
+    Parameters
+    ----------
+    text : str
+        The argument as typed.
+
+    Returns
+    -------
+    int
+        Its value.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not an integer of at least 1; argparse reports it as a usage error.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def rate(text: str) -> float:
+    """A dropout rate from the command line: a number in [0, 1].
+
+    Parameters
+    ----------
+    text : str
+        The argument as typed.
+
+    Returns
+    -------
+    float
+        The rate.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a number in [0, 1]; argparse reports it as a usage error.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate in [0, 1]")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A time budget from the command line: a number of seconds, at least 0.
+
+    Parameters
+    ----------
+    text : str
+        The argument as typed.
+
+    Returns
+    -------
+    float
+        The budget in seconds.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a number of at least 0; argparse reports it as a usage error.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
+
+
+def _default(values: tuple[object, ...]) -> str:
+    return f"(default: {' '.join(map(str, values))}; --full: the shared case table's)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` the options of ``fastdrop bench``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``bench`` command's parser; :func:`command` runs what it parses.
+    """
     parser.add_argument(
-        "--full", action="store_true", help="the whole grid of sizes, rates, dtypes"
+        "--full", action="store_true", help="the whole grid of sizes, rates and dtypes"
     )
-    parser.add_argument("--sizes", type=int, nargs="+", metavar="N")
-    parser.add_argument("--rates", type=float, nargs="+", metavar="P")
-    parser.add_argument("--dtypes", nargs="+", choices=[np.dtype(d).name for d in DTYPES])
-    parser.add_argument("--budget", type=float, default=0.5, help="seconds of rounds per case")
-    parser.add_argument("--json", default="fastdrop-bench.json", metavar="FILE")
+    parser.add_argument(
+        "--sizes",
+        type=positive_int,
+        nargs="+",
+        metavar="N",
+        help=f"array sizes {_default(QUICK_SIZES)}",
+    )
+    parser.add_argument(
+        "--rates", type=rate, nargs="+", metavar="P", help=f"dropout rates {_default(QUICK_RATES)}"
+    )
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=[np.dtype(d).name for d in DTYPES],
+        help=f"dtypes {_default(QUICK_DTYPES)}",
+    )
+    parser.add_argument(
+        "--budget",
+        type=seconds,
+        default=0.5,
+        metavar="S",
+        help="seconds of rounds per case (default: 0.5)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write every record to FILE")
     parser.add_argument("--plot", metavar="FILE.png", help="draw throughput against size")
-    args = parser.parse_args(argv)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run ``fastdrop bench`` with the options that :func:`add_arguments` defines.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options.
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     full_dtypes = tuple(np.dtype(d).name for d in DTYPES)
     sizes = tuple(args.sizes or (BENCH_SIZES if args.full else QUICK_SIZES))
     rates = tuple(args.rates or (BENCH_RATES if args.full else QUICK_RATES))
@@ -133,17 +258,18 @@ def main(argv: list[str] | None = None) -> int:
 
     records = run(sizes, rates, dtypes, args.budget)
     print(table(records))
-    meta = {
-        "fastdrop": fastdrop.__version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "machine": platform.machine(),
-        "threads": fastdrop.get_num_threads(),
-        "backends": fastdrop.available_backends(),
-    }
-    with open(args.json, "w") as f:
-        json.dump({"meta": meta, "records": records}, f, indent=1)
-    print(f"wrote {args.json}")
+    if args.json:
+        meta = {
+            "fastdrop": fastdrop.__version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "machine": platform.machine(),
+            "threads": fastdrop.get_num_threads(),
+            "backends": fastdrop.available_backends(),
+        }
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "records": records}, f, indent=1)
+        print(f"wrote {args.json}")
     if args.plot:
         plot(records, args.plot)
         print(f"wrote {args.plot}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
+from importlib import metadata
 
 import numpy as np
 
@@ -30,16 +30,15 @@ SIZES = (1_000, 1_000_000, 10_000_000)
 
 
 def _versions() -> list[tuple[str, str]]:
+    """fastdrop's, Python's and NumPy's versions, then those of Numba and the installed
+    peers, read from package metadata so that none of them is imported."""
     rows = [("fastdrop", fastdrop.__version__), ("python", platform.python_version())]
     rows.append(("numpy", np.__version__))
     for name in ("numba", "torch", "jax"):
-        module = sys.modules.get(name)
-        if module is None:
-            try:
-                module = __import__(name)
-            except Exception:
-                continue
-        rows.append((name, module.__version__))
+        try:
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            continue
     return rows
 
 
@@ -111,37 +110,90 @@ def scaling_table(n: int, counts: tuple[int, ...], budget: float = 2.0) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m fastdrop`` and the ``fastdrop`` console script."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:
-        return _bench.main(argv[1:])
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``fastdrop`` and ``python -m fastdrop``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Without a command, the options of the environment report and speed table; with
+        the ``bench`` command, those of :mod:`fastdrop._bench`.
+    """
     parser = argparse.ArgumentParser(
         prog="fastdrop",
-        description=__doc__.splitlines()[0],
-        epilog="fastdrop bench --help: the benchmark against PyTorch, JAX and NumPy.",
+        description="Without a command: the versions, backends and threads of this install of "
+        "fastdrop, and a quick speed table. The bench command compares fastdrop with the "
+        "installed peers.",
     )
-    parser.add_argument("--no-speed", action="store_true", help="skip the speed table")
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=SIZES, metavar="N", help="array sizes to time"
+    parser.add_argument("--version", action="version", version=f"fastdrop {fastdrop.__version__}")
+    report = parser.add_argument_group("without a command")
+    report.add_argument("--no-speed", action="store_true", help="skip the speed table")
+    report.add_argument(
+        "--sizes",
+        type=_bench.positive_int,
+        nargs="+",
+        metavar="N",
+        dest="report_sizes",  # not bench's --sizes, which would overwrite it
+        help=f"array sizes to time (default: {' '.join(map(str, SIZES))})",
     )
-    parser.add_argument(
+    report.add_argument(
         "--family", action="store_true", help="time the dropout family instead of dropout"
     )
-    parser.add_argument(
+    report.add_argument(
         "--threads",
-        type=int,
+        type=_bench.positive_int,
         nargs="+",
         metavar="T",
         help="instead of the speed table, a thread-scaling table at the first of --sizes",
     )
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    bench = commands.add_parser(
+        "bench",
+        help="fastdrop's backends against PyTorch, JAX and NumPy",
+        description="Time fastdrop's backends, the NumPy idiom, and PyTorch and JAX where "
+        "installed, in interleaved rounds per case (dtype, size, rate): ns per element, GB/s "
+        "and the ratio to a scale-copy, the memory-bandwidth bound.",
+    )
+    _bench.add_arguments(bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``fastdrop`` or ``python -m fastdrop``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments, ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    int
+        The exit status. Bad arguments exit with status 2 and argparse's usage message.
+    """
+    cli = parser()
+    args = cli.parse_args(argv)
+    if args.command is not None:
+        given = [
+            option
+            for option, value in (
+                ("--no-speed", args.no_speed),
+                ("--sizes", args.report_sizes),
+                ("--family", args.family),
+                ("--threads", args.threads),
+            )
+            if value
+        ]
+        if given:
+            cli.error(f"argument {given[0]}: not allowed before the {args.command} command")
+        return _bench.command(args)
     print(report())
     if args.no_speed:
         return 0
     print()
+    sizes = tuple(args.report_sizes or SIZES)
     if args.threads:
-        print(scaling_table(args.sizes[0], tuple(args.threads)))
+        print(scaling_table(sizes[0], tuple(args.threads)))
     else:
-        print(speed_table(tuple(args.sizes), family=args.family))
+        print(speed_table(sizes, family=args.family))
     return 0

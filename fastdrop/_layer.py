@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 
@@ -104,15 +105,13 @@ class Dropout:
         itself (eval; ``x * (1 - p)`` with classic scaling)."""
         x = _checks.array(x, "x")
         noise = self._noise(x.shape)
-        kw = dict(scaling=self.scaling, noise_shape=noise)
+        kw: dict[str, Any] = dict(scaling=self.scaling, noise_shape=noise)
         if not self.training:
             self._last = (x.shape, False, 0, noise, None, self.p, self.scaling)
-            return dropout(x, self.p, training=False, **kw)
+            return cast(np.ndarray, dropout(x, self.p, training=False, **kw))
         offset = self._offset
         y = dropout(x, self.p, rng=self._seed, offset=offset, return_mask=self.store_mask, **kw)
-        mask = None
-        if self.store_mask:
-            y, mask = y
+        y, mask = y if isinstance(y, tuple) else (y, None)
         self._last = (x.shape, True, offset, noise, mask, self.p, self.scaling)
         self._offset = (offset + (x.size if noise is None else math.prod(noise))) % _checks.U64
         return y
@@ -127,7 +126,7 @@ class Dropout:
         if grad.shape != shape:
             raise ValueError(f"grad must have the last input's shape {shape}, got {grad.shape}")
         if not training:
-            return dropout(grad, p, training=False, scaling=scaling)
+            return cast(np.ndarray, dropout(grad, p, training=False, scaling=scaling))
         kw = dict(scaling=scaling, noise_shape=noise)
         if mask is not None:
             return dropout_backward(grad, p, mask=mask, **kw)

@@ -86,19 +86,19 @@ def prepare(
         finish = lambda: np.copyto(target, y)  # noqa: E731
     inputs = list(inputs)
     single = y.shape[:lead] == (1,) * lead
-    y_core = y[(0,) * lead + (Ellipsis,)] if single else None
     into_y = single and not any(np.may_share_memory(a, y) for a in inputs[1:])
+    y_core = y[(0,) * lead + (Ellipsis,)] if into_y else None
     for i, a in enumerate(inputs):
         if a.dtype.isnative and a.flags.aligned:
             continue
-        if i == 0 and into_y:
+        if i == 0 and y_core is not None:
             np.copyto(y_core, a)
             inputs[0] = y_core
         else:
             inputs[i] = native(a)
     if not clean:  # else nothing was converted, and views_2d has answered already
         views = views_2d([*inputs, y], leads)
-    if views is None and into_y and inputs[0] is not y_core:
+    if views is None and y_core is not None and inputs[0] is not y_core:
         trial = views_2d([y_core, *inputs[1:], y], leads)
         if trial is not None:
             np.copyto(y_core, inputs[0])

@@ -8,6 +8,7 @@ the array's shape, and its backward is :func:`fastdrop.dropout_backward` with th
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -26,6 +27,12 @@ from fastdrop._api import (
     sample,
 )
 from fastdrop._checks import U64
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+# The helpers below that fastdrop.dask shares take NumPy or dask arrays alike.
+ArrayT = TypeVar("ArrayT", np.ndarray, "da.Array")
 
 # The SELU fixed point's negative saturation, -lambda * alpha (Klambauer et al. 2017),
 # the value torch.nn.functional.alpha_dropout sets dropped elements to before its affine.
@@ -451,7 +458,7 @@ def gaussian_dropout_backward(
 # -- fused bias-dropout-add ----------------------------------------------------------------
 
 
-def _same_kind(a: np.ndarray, x: np.ndarray, name: str) -> None:
+def _same_kind(a: ArrayT, x: ArrayT, name: str) -> None:
     if _checks.native(a.dtype) != _checks.native(x.dtype):
         raise TypeError(f"{name} must have x's dtype {_checks.native(x.dtype)}, got {a.dtype}")
 
@@ -616,7 +623,7 @@ def dropout_add_backward(
     return grad_x, grad_residual, None if shape is None else _sum_to(grad_x, shape)
 
 
-def _sum_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _sum_to(a: ArrayT, shape: tuple[int, ...]) -> ArrayT:
     """``a`` summed over the axes along which ``shape`` broadcasts to ``a.shape``."""
     lead = a.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(

@@ -6,9 +6,11 @@ One table drives the correctness tests, the asv suite, the pytest-benchmark suit
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 import numpy as np
 
@@ -26,6 +28,8 @@ BOUND = "scale-copy"
 # The NumPy backend is the specification, not a fast path: benchmarks stop at this size.
 REFERENCE_LIMIT = 100_000
 
+Key = TypeVar("Key", bound=Hashable)  # names the rows of best_times
+
 
 def make_array(shape: tuple[int, ...], dtype: type, layout: str = "C", seed: int = 0) -> np.ndarray:
     """An array of logical ``shape`` and ``dtype`` laid out in memory as ``layout``.
@@ -38,7 +42,7 @@ def make_array(shape: tuple[int, ...], dtype: type, layout: str = "C", seed: int
     """
     rng = np.random.default_rng(seed)
     n = int(np.prod(shape))
-    values = (rng.standard_normal(n) * 4).astype(dtype)
+    values: np.ndarray = (rng.standard_normal(n) * 4).astype(dtype)
     if n:
         special = rng.integers(0, n, size=max(1, n // 16))
         values[special] = rng.choice(np.array([np.inf, -np.inf, np.nan, -0.0], dtype), special.size)
@@ -48,7 +52,7 @@ def make_array(shape: tuple[int, ...], dtype: type, layout: str = "C", seed: int
     if layout == "F":
         return np.asfortranarray(x)
     if layout == "strided":
-        big = np.zeros(tuple(2 * d for d in shape), dtype)
+        big: np.ndarray = np.zeros(tuple(2 * d for d in shape), dtype)
         view = big[tuple(slice(None, None, 2) for _ in shape)]
         view[...] = x
         return view
@@ -101,7 +105,7 @@ def implementations(
     for name in ("auto", *_backends.available_backends()):
         if name == "numpy" and x.size > REFERENCE_LIMIT:
             continue
-        rows[f"fastdrop {name}"] = lambda b=name: fastdrop.dropout(x, p, rng=1, backend=b)
+        rows[f"fastdrop {name}"] = functools.partial(fastdrop.dropout, x, p, rng=1, backend=name)
     rng = np.random.default_rng(0)
     rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= p) / (1 - p)
     if peers:
@@ -205,8 +209,8 @@ def _peers(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], ob
 
 
 def best_times(
-    rows: dict[str, Callable[[], object]], budget: float = 0.0, *, number: int = 1
-) -> dict[str, float]:
+    rows: dict[Key, Callable[[], object]], budget: float = 0.0, *, number: int = 1
+) -> dict[Key, float]:
     """Best time per call of each callable, in seconds, over interleaved rounds.
 
     Every round times ``number`` calls of each callable in turn, so that drifts in clock

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -11,6 +12,9 @@ import sys
 import tempfile
 
 import pytest
+
+from fastdrop import __version__
+from fastdrop._info import main
 
 
 def _run(*command: str) -> str:
@@ -60,6 +64,13 @@ def test_thread_scaling_table():
     assert all(row[-1] == "1.00" for row in rows if row[0] == "1")  # speed-up over itself
 
 
+def test_bench_writes_files_only_when_asked(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--sizes", "64", "--budget", "0"]) == 0
+    assert "x bound" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bench_writes_a_table_json_and_a_plot(tmp_path):
     out_json = tmp_path / "bench.json"
     command = [sys.executable, "-m", "fastdrop", "bench", "--sizes", "1000", "5000"]
@@ -89,6 +100,73 @@ def test_console_script():
     if script is None:
         pytest.skip("console script not on this interpreter's bin directory")
     assert "backend cython" in _run(script, "--no-speed")
+
+
+def test_version():
+    assert _run(sys.executable, "-m", "fastdrop", "--version") == f"fastdrop {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sizes", "ten"], "argument --sizes: 'ten' is not a positive integer"),
+        (["--sizes", "0"], "argument --sizes: '0' is not a positive integer"),
+        (["--sizes", "1.5"], "argument --sizes: '1.5' is not a positive integer"),
+        (["--threads", "-2"], "argument --threads: '-2' is not a positive integer"),
+        (["bench", "--sizes", "-3"], "argument --sizes: '-3' is not a positive integer"),
+        (["bench", "--rates", "1.5"], "argument --rates: '1.5' is not a rate in [0, 1]"),
+        (["bench", "--rates", "-0.1"], "argument --rates: '-0.1' is not a rate in [0, 1]"),
+        (["bench", "--rates", "nan"], "argument --rates: 'nan' is not a rate in [0, 1]"),
+        (["bench", "--rates", "half"], "argument --rates: 'half' is not a rate in [0, 1]"),
+        (["bench", "--dtypes", "float8"], "argument --dtypes: invalid choice: 'float8'"),
+        (["bench", "--budget", "inf"], "argument --budget: 'inf' is not a number of seconds"),
+        (["--family", "bench"], "argument --family: not allowed before the bench command"),
+        (["--no-speed", "bench"], "argument --no-speed: not allowed before the bench command"),
+        (["--sizes", "5", "--family", "bench"], "argument --sizes: not allowed before the bench"),
+        (["bogus"], "argument COMMAND: invalid choice: 'bogus'"),
+    ],
+)
+def test_bad_arguments_give_usage_and_one_error_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: fastdrop")
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0], err
+
+
+def test_bad_argument_exits_2_without_a_traceback():
+    command = [sys.executable, "-m", "fastdrop", "bench", "--rates", "2"]
+    result = subprocess.run(command, cwd=tempfile.gettempdir(), capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("fastdrop bench: error: argument --rates")
+
+
+def test_no_speed_reads_versions_without_importing_the_peers(tmp_path):
+    # Stand-ins for torch and jax: metadata that says 9.9.9, and a package that would
+    # record its import.
+    for name in ("torch", "jax"):
+        info = tmp_path / f"{name}-9.9.9.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 9.9.9\n")
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("__version__ = 'imported'\n")
+    code = (
+        "import sys\n"
+        "from fastdrop._info import main\n"
+        "main(['--no-speed'])\n"
+        "print('imported:', sorted({'torch', 'jax'} & set(sys.modules)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^torch +9\.9\.9$", result.stdout, flags=re.M)
+    assert re.search(r"^jax +9\.9\.9$", result.stdout, flags=re.M)
+    assert result.stdout.splitlines()[-1] == "imported: []"
 
 
 def test_best_times_interleaves_and_counts_calls():

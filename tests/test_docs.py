@@ -6,6 +6,8 @@ import doctest
 import inspect
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -58,17 +60,22 @@ def test_every_public_function_has_a_reference_with_an_example(name):
 
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCKS = [
+    pytest.param(
+        match.group(1), id=f"{path.name}:{path.read_text()[: match.start()].count(chr(10)) + 1}"
+    )
+    for path in DOCS
+    if path.exists()
+    for match in re.finditer(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+]
 
 
-@pytest.mark.skipif(not DOCS[0].exists(), reason="run from a source checkout")
-@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
-def test_python_blocks_in_docs_run(path):
-    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
-    namespace: dict = {}
-    threads, backend = fastdrop.get_num_threads(), fastdrop.get_backend()
-    try:
-        for block in blocks:
-            exec(compile(block, str(path), "exec"), namespace)
-    finally:  # the tour changes process-wide settings
-        fastdrop.set_num_threads(threads)
-        fastdrop.set_backend(backend)
+@pytest.mark.skipif(not BLOCKS, reason="run from a source checkout")
+@pytest.mark.parametrize("block", BLOCKS)
+def test_each_python_block_in_the_docs_runs_on_its_own(block, tmp_path):
+    # A fresh interpreter per block: a block that needs another one's names fails, as it
+    # would for a reader who pastes it alone, and settings a block changes end with it.
+    result = subprocess.run(
+        [sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr

@@ -386,7 +386,7 @@ def _typed(value, layout: str):
     return t.copy(layout=layout, readonly=False) if isinstance(t, types.Array) else t
 
 
-_compiled = {}  # (kernel, first argument's dtype, layout, ranks) -> compiled entry point
+_compiled: dict = {}  # (kernel, first argument's dtype, layout, ranks) -> compiled entry point
 _TILES = np.int64(0)  # the type of the tile range a kernel is called with
 
 
