@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from strategies import UNBUFFERED
 
 import fastdrop
 
@@ -95,6 +96,18 @@ def test_non_float_input_is_a_type_error(x):
         fastdrop.dropout(x, 0.5, rng=1)
     with pytest.raises(TypeError, match="float16, float32 or float64"):
         fastdrop.dropout_backward(x, 0.5, rng=1)
+
+
+@pytest.mark.parametrize("dtype", UNBUFFERED, ids=str)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dtypes_without_a_buffer_are_a_type_error(dtype, backend):
+    # bfloat16, float8 and datetimes once reached the C fast path's buffer request.
+    x = np.zeros(16, dtype)
+    for fn in (fastdrop.dropout, fastdrop.alpha_dropout, fastdrop.gaussian_dropout):
+        with pytest.raises(TypeError, match="float16, float32 or float64"):
+            fn(x, 0.5, rng=1, backend=backend)
+    with pytest.raises(TypeError, match="float16, float32 or float64"):
+        fastdrop.dropout_backward(x, 0.5, rng=1, backend=backend)
 
 
 def test_long_double_is_a_type_error():

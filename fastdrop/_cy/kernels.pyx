@@ -382,6 +382,10 @@ cdef void _small(const real *x, real *y, int64_t n, uint64_t seed, uint64_t pos0
 
 cdef object _ndarray = np.ndarray
 cdef object _empty_like = np.empty_like
+# NumPy's dtype classes of float32 and float64 (either byte order): the only ones ``small``
+# asks for a buffer of, since others (bfloat16, datetime64) raise instead of exporting one.
+cdef object _float32 = type(np.dtype(np.float32))
+cdef object _float64 = type(np.dtype(np.float64))
 
 
 def small(x, p, rng, offset):
@@ -403,6 +407,9 @@ def small(x, p, rng, offset):
         return None
     pv = p
     if not (0.0 <= pv < 1.0):
+        return None
+    dtype_class = type(x.dtype)
+    if dtype_class is not _float32 and dtype_class is not _float64:
         return None
     seed, pos = rng, offset
     PyObject_GetBuffer(x, &bx, PyBUF_STRIDES | PyBUF_FORMAT)
