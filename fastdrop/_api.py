@@ -374,7 +374,8 @@ def backward(grad, p, scale, mask, rng, offset, noise, out, backend) -> np.ndarr
             raise ValueError("offset= belongs with rng=; a mask is already positioned")
     else:
         _checks.rng(rng)
-    out = _checks.out(out, grad.shape, grad.dtype, grad)
+    read = (grad,) if mask is None else (grad, mask)  # out may be grad, but may not touch mask
+    out = _checks.out(out, grad.shape, grad.dtype, *read)
     choice = backend_for(backend)
     seed = None if mask is not None else _checks.seed(rng)  # one draw from a Generator
     return regenerate(choice, grad, _checks.threshold(p), scale, mask, seed, offset, noise, out)

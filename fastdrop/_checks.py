@@ -16,7 +16,19 @@ U64 = 1 << 64
 SCALINGS = ("inverted", "classic")
 
 
+def unmasked(value: object, name: str) -> None:
+    """Reject a masked array, whose mask reading it as a plain array would silently drop."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must not be a masked array: fastdrop would ignore its mask "
+            "(fill the masked elements first, or pass the data alone)"
+        )
+
+
 def array(x: object, name: str) -> np.ndarray:
+    """``x`` as a plain ndarray (a subclass, such as a memmap or a matrix, is read as one),
+    once it is float16, float32 or float64 and not a masked array."""
+    unmasked(x, name)
     a = np.asarray(x)
     if a.dtype.char not in "efd":  # float16, float32, float64, in either byte order
         raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {a.dtype}")
@@ -80,14 +92,19 @@ def out(value: object, shape: tuple[int, ...], dtype: np.dtype, *inputs: np.ndar
     being exactly one of them (in place)."""
     if value is None:
         return None
-    if not isinstance(value, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(value).__name__}")
+    if type(value) is not np.ndarray:  # a subclass's rules (a matrix's, a mask) would be bypassed
+        kind = type(value).__name__
+        if isinstance(value, np.ndarray):
+            kind += ", a subclass (out.view(numpy.ndarray) is a plain view of it)"
+        raise TypeError(f"out must be a numpy.ndarray, got {kind}")
     if value.dtype != native(dtype):
         raise TypeError(f"out must have dtype {native(dtype)}, got {value.dtype}")
     if value.shape != shape:
         raise ValueError(f"out must have shape {shape}, got {value.shape}")
     if not value.flags.writeable:
         raise ValueError("out is read-only")
+    if self_overlapping(value):
+        raise ValueError("out's elements overlap each other (zero or interleaved strides)")
     for a in inputs:
         if value is a or not np.may_share_memory(value, a) or same_view(value, a):
             continue
@@ -104,6 +121,20 @@ def overlap(a: np.ndarray, b: np.ndarray) -> bool:
         return True
 
 
+def self_overlapping(a: np.ndarray) -> bool:
+    """Whether two elements of ``a`` may share memory, as in a writeable view with a zero
+    stride (assumed so wherever an axis's stride is shorter than the span of the axes
+    with shorter strides: no ordinary layout is)."""
+    if not a.size:
+        return False
+    span = a.itemsize
+    for stride, n in sorted((abs(s), n) for s, n in zip(a.strides, a.shape, strict=True) if n > 1):
+        if stride < span:
+            return True
+        span += stride * (n - 1)
+    return False
+
+
 def same_view(a: np.ndarray, b: np.ndarray) -> bool:
     return (
         a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
@@ -114,6 +145,7 @@ def same_view(a: np.ndarray, b: np.ndarray) -> bool:
 
 def packed_mask(mask: object, shape: tuple[int, ...]) -> np.ndarray:
     """A packed mask for ``shape`` (``(samples, nbytes)`` or ``(nbytes,)``)."""
+    unmasked(mask, "mask")
     if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8:
         raise TypeError("mask must be the packed uint8 array returned with return_mask=True")
     if mask.shape != shape:

@@ -269,6 +269,7 @@ def _packed_chunks(chunks) -> tuple[tuple[int, ...], ...]:
 def _array(x: object, name: str) -> da.Array:
     if not isinstance(x, da.Array):
         raise TypeError(f"{name} must be a dask array, got {type(x).__name__}")
+    _checks.unmasked(da.utils.meta_from_array(x), name)
     if x.dtype.char not in "efd":
         raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {x.dtype}")
     if any(math.isnan(c) for axis in x.chunks for c in axis):
@@ -816,6 +817,7 @@ def _bias_array(bias: object, x: da.Array) -> da.Array | None:
     if bias is None:
         return None
     b = bias if isinstance(bias, da.Array) else da.from_array(_checks.array(bias, "bias"))
+    _checks.unmasked(da.utils.meta_from_array(b), "bias")
     _variants._same_kind(b, x, "bias")
     _variants._bias_shape(b.shape, x.shape)
     lead = x.ndim - b.ndim  # each axis of b in x's chunks, or one chunk where it broadcasts

@@ -300,6 +300,11 @@ def test_bad_input():
         fdask.dropout_add(lazy, lazy, 0.5, bias=da.ones(4, chunks=4, dtype=np.float16), rng=1)
     with pytest.raises(ValueError, match="channel_axis"):
         fdask.spatial_dropout_backward(da.ones((2, 3, 4), chunks=2), 0.5, rng=1, channel_axis=5)
+    masked = da.from_array(np.ma.masked_equal(np.arange(4.0), 1.0), chunks=2)
+    with pytest.raises(TypeError, match="x must not be a masked array"):
+        fdask.dropout(masked, 0.5, rng=1)
+    with pytest.raises(TypeError, match="bias must not be a masked array"):
+        fdask.dropout_add(lazy, lazy, 0.5, bias=masked, rng=1)
 
 
 def test_missing_dask_names_the_extra(tmp_path):
