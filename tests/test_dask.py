@@ -176,7 +176,7 @@ def test_dropout_add_is_chunk_invariant(case, p, seed, offset, data):
     )
     want_y, want_mask = fastdrop.dropout_add(x, residual, p, bias=bias, backend="numpy", **kw)
     assert y.chunks == da.from_array(x, chunks=chunks).chunks
-    assert_bits_equal(y.compute(), want_y)
+    assert_bits_equal(y.compute(), want_y, nan_payloads=False)  # NaN residual + NaN: either NaN
     ones = da.ones(x.shape, chunks=chunks, dtype=x.dtype)
     gx, gr, gb = fdask.dropout_add_backward(ones, p, bias=lazy_bias, mask=mask, scaling=scaling)
     want = fastdrop.dropout_add_backward(
