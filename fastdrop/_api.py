@@ -275,6 +275,7 @@ def dropout(
     """
     if (
         training is True
+        and type(scaling) is str  # not an ndarray, whose == would be elementwise
         and scaling == "inverted"
         and noise_shape is samples is out is None
         and return_mask is False
@@ -285,11 +286,13 @@ def dropout(
             return y
     x = _checks.array(x, "x")
     p = _checks.rate(p)
+    training = _checks.flag(training, "training")
     scaling = _checks.scaling(scaling)
     _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, x.shape)
     samples = _checks.samples(samples)
+    return_mask = _checks.flag(return_mask, "return_mask")
     shape = x.shape if samples is None else (samples, *x.shape)
     out = _checks.out(out, shape, x.dtype, x)
     choice = backend_for(backend)
@@ -427,6 +430,7 @@ def bernoulli_mask(
     _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, shape)
+    packed = _checks.flag(packed, "packed")
     drawn = shape if noise is None else noise
     m = math.prod(drawn)
     choice = backend_for(backend)

@@ -35,10 +35,24 @@ def array(x: object, name: str) -> np.ndarray:
     return a
 
 
+def integer(value: object) -> bool:
+    """Whether ``value`` is a Python or NumPy integer; not a bool, nor a ``timedelta64``
+    (which NumPy counts as an integer)."""
+    return type(value) is int or (
+        isinstance(value, int | np.integer) and not isinstance(value, bool | np.timedelta64)
+    )
+
+
+def flag(value: object, name: str) -> bool:
+    """A boolean switch: ``bool`` or ``numpy.bool_``; anything else (None, 0, "yes") is a
+    TypeError rather than a guess at what it means."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
 def rate(p: object, *, below_one: bool = False) -> float:
-    if type(p) is not float and (
-        isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating)
-    ):
+    if type(p) is not float and not (integer(p) or isinstance(p, float | np.floating)):
         raise TypeError(f"p must be a real number, got {type(p).__name__}")
     p = float(p)
     if not 0.0 <= p <= 1.0:  # also catches NaN
@@ -49,7 +63,7 @@ def rate(p: object, *, below_one: bool = False) -> float:
 
 
 def u64(v: object, name: str) -> int:
-    if type(v) is not int and (isinstance(v, bool) or not isinstance(v, int | np.integer)):
+    if not integer(v):
         raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
     v = int(v)
     if not 0 <= v < U64:
@@ -58,6 +72,8 @@ def u64(v: object, name: str) -> int:
 
 
 def scaling(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"scaling must be a string, got {type(value).__name__}")
     if value not in SCALINGS:
         raise ValueError(f"scaling must be 'inverted' or 'classic', got {value!r}")
     return value
@@ -154,14 +170,10 @@ def packed_mask(mask: object, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def shape(value: object) -> tuple[int, ...]:
-    try:
-        dims = (
-            (operator.index(value),)
-            if not isinstance(value, tuple | list)
-            else tuple(operator.index(d) for d in value)
-        )
-    except TypeError:
-        raise TypeError(f"shape must be an int or a tuple of ints, got {value!r}") from None
+    dims = value if isinstance(value, tuple | list) else (value,)
+    if not all(integer(d) for d in dims):
+        raise TypeError(f"shape must be an int or a tuple of ints, got {value!r}")
+    dims = tuple(int(d) for d in dims)
     if any(d < 0 for d in dims):
         raise ValueError(f"shape must not have negative dimensions, got {dims}")
     return dims
@@ -174,7 +186,7 @@ def noise_template(value: object) -> tuple[int | None, ...] | None:
     if not isinstance(value, tuple | list):
         raise TypeError(f"noise_shape must be a tuple, got {type(value).__name__}")
     for d in value:
-        if d is not None and (isinstance(d, bool) or not isinstance(d, int | np.integer)):
+        if d is not None and not integer(d):
             raise TypeError(f"noise_shape entries must be integers or None, got {d!r}")
         if d is not None and d < 0:
             raise ValueError(f"noise_shape entries must not be negative, got {d}")
@@ -196,10 +208,9 @@ def noise_shape(value: object, full: tuple[int, ...]) -> tuple[int, ...] | None:
 
 
 def axis(value: object, ndim: int, name: str) -> int:
-    try:
-        a = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not integer(value):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    a = int(value)
     if not -ndim <= a < ndim:
         raise ValueError(f"{name}={a} is out of range for an array of {ndim} dimensions")
     return a % ndim
@@ -208,7 +219,7 @@ def axis(value: object, ndim: int, name: str) -> int:
 def samples(value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+    if not integer(value):
         raise TypeError(f"samples must be an integer or None, got {type(value).__name__}")
     if value < 0:
         raise ValueError(f"samples must be at least 0, got {value}")

@@ -70,12 +70,20 @@ class Dropout:
         self.scaling = _checks.scaling(scaling)
         self.noise_shape = _checks.noise_template(noise_shape)
         _checks.rng(rng)
-        self.store_mask = bool(store_mask)
+        self.store_mask = _checks.flag(store_mask, "store_mask")
         self.training = True
         self._seed = _checks.seed(rng)
         self._offset = 0
         # The last call: (shape, training, offset, noise_shape, mask, p, scaling).
         self._last: tuple | None = None
+
+    @property
+    def training(self) -> bool:
+        return self._training
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        self._training = _checks.flag(mode, "training")
 
     @property
     def seed(self) -> int:
@@ -87,7 +95,7 @@ class Dropout:
 
     def train(self, mode: bool = True) -> Dropout:
         """Switch training on (or off with ``mode=False``); returns the layer."""
-        self.training = bool(mode)
+        self.training = mode
         return self
 
     def eval(self) -> Dropout:

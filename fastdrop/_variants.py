@@ -260,10 +260,12 @@ def alpha_dropout(
     """
     x = _checks.array(x, "x")
     p = _checks.rate(p)
+    training = _checks.flag(training, "training")
     _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, x.shape)
     out = _checks.out(out, x.shape, x.dtype, x)
+    return_mask = _checks.flag(return_mask, "return_mask")
     choice = backend_for(backend)
     if not training or p == 0.0:
         y = evaluate(choice, x, None, None, out)
@@ -393,6 +395,7 @@ def gaussian_dropout(
     """
     x = _checks.array(x, "x")
     p = _checks.rate(p, below_one=True)
+    training = _checks.flag(training, "training")
     _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, x.shape, x.dtype, x)
@@ -540,10 +543,12 @@ def dropout_add(
         raise ValueError(f"residual must have x's shape {x.shape}, got {residual.shape}")
     bias_b = _bias(bias, x)
     p = _checks.rate(p)
+    training = _checks.flag(training, "training")
     scaling = _checks.scaling(scaling)
     _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, x.shape, x.dtype, x, residual, bias_b)
+    return_mask = _checks.flag(return_mask, "return_mask")
     choice = backend_for(backend)
 
     if training:

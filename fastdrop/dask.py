@@ -422,8 +422,9 @@ def dropout(
     scaling = _checks.scaling(scaling)
     noise = _checks.noise_shape(noise_shape, x.shape)
     samples = _checks.samples(samples)
+    return_mask = _checks.flag(return_mask, "return_mask")
     _backends.requested(backend)  # a bad name fails now, not on a worker
-    if not training:
+    if not _checks.flag(training, "training"):
         draw = _eval_draw(rng, offset)
         y = _evaluated(x, 1.0 - p if scaling == "classic" else None, samples, backend)
         return (y, _returned_masks(x, draw, noise, samples, backend)) if return_mask else y
@@ -558,6 +559,7 @@ def bernoulli_mask(
     shape = _checks.shape(shape)
     p = _checks.rate(p)
     noise = _checks.noise_shape(noise_shape, shape)
+    packed = _checks.flag(packed, "packed")
     _backends.requested(backend)  # a bad name fails now, not on a worker
     chunks = da.core.normalize_chunks(chunks, shape)
     return _mask_graph(shape, chunks, _draw(p, rng, offset), noise, packed, backend)
@@ -591,8 +593,9 @@ def alpha_dropout(
     x = _array(x, "x")
     p = _checks.rate(p)
     noise = _checks.noise_shape(noise_shape, x.shape)
+    return_mask = _checks.flag(return_mask, "return_mask")
     _backends.requested(backend)
-    if not training or p == 0.0:  # as fastdrop.alpha_dropout: x itself
+    if not _checks.flag(training, "training") or p == 0.0:  # as fastdrop.alpha_dropout: x itself
         draw = _eval_draw(rng, offset)
         return (x, _returned_masks(x, draw, noise, None, backend)) if return_mask else x
     affine = _variants._alpha_affine(p, x.dtype)
@@ -748,13 +751,13 @@ def feature_alpha_dropout_backward(grad: da.Array, p: float, *, channel_axis: in
     )
 
 
-def _gaussian_graph(x, p, rng, offset, backend, name, factor_at_zero):
-    """Gaussian noise on ``x``; at ``p = 0``, as the NumPy API: ``x`` itself for a
-    ``factor_at_zero`` of None, else ``x`` times it in native byte order."""
+def _gaussian_graph(x, p, rng, offset, backend, name, factor_at_zero, training=True):
+    """Gaussian noise on ``x``; at ``p = 0`` or out of training, as the NumPy API: ``x``
+    itself for a ``factor_at_zero`` of None, else ``x`` times it in native byte order."""
     x = _array(x, name)
     p = _checks.rate(p, below_one=True)
     _backends.requested(backend)
-    if p == 0.0:
+    if p == 0.0 or not training:
         _eval_draw(rng, offset)
         return _evaluated(x, factor_at_zero, None, backend)
     seed, offset, _ = _draw(p, rng, offset)
@@ -780,9 +783,8 @@ def gaussian_dropout(
     >>> bool((y.compute() == fastdrop.gaussian_dropout(x, 0.1, rng=4)).all())
     True
     """
-    if not training:
-        return _array(x, "x")
-    return _gaussian_graph(x, p, rng, offset, backend, "x", None)
+    training = _checks.flag(training, "training")
+    return _gaussian_graph(x, p, rng, offset, backend, "x", None, training)
 
 
 def gaussian_dropout_backward(
@@ -877,8 +879,9 @@ def dropout_add(
     bias = _bias_array(bias, x)
     p = _checks.rate(p)
     scaling = _checks.scaling(scaling)
+    return_mask = _checks.flag(return_mask, "return_mask")
     _backends.requested(backend)
-    if training:
+    if _checks.flag(training, "training"):
         draw, scale = _draw(p, rng, offset), _checks.keep_scale(p, scaling)
     else:
         draw, scale = _eval_draw(rng, offset), (1.0 - p if scaling == "classic" else 1.0)

@@ -300,6 +300,16 @@ def test_bad_input():
         fdask.dropout_add(lazy, lazy, 0.5, bias=da.ones(4, chunks=4, dtype=np.float16), rng=1)
     with pytest.raises(ValueError, match="channel_axis"):
         fdask.spatial_dropout_backward(da.ones((2, 3, 4), chunks=2), 0.5, rng=1, channel_axis=5)
+    with pytest.raises(TypeError, match="training must be a bool"):
+        fdask.dropout(lazy, 0.5, rng=1, training=None)
+    with pytest.raises(TypeError, match="training must be a bool"):
+        fdask.gaussian_dropout(lazy, 0.5, rng=1, training=0)
+    with pytest.raises(ValueError, match="below 1"):  # checked in eval mode too, as in memory
+        fdask.gaussian_dropout(lazy, 1.0, rng=1, training=False)
+    with pytest.raises(TypeError, match="return_mask must be a bool"):
+        fdask.dropout_add(lazy, lazy, 0.5, rng=1, return_mask=None)
+    with pytest.raises(TypeError, match="packed must be a bool"):
+        fdask.bernoulli_mask(4, 0.5, chunks=2, rng=1, packed=None)
     masked = da.from_array(np.ma.masked_equal(np.arange(4.0), 1.0), chunks=2)
     with pytest.raises(TypeError, match="x must not be a masked array"):
         fdask.dropout(masked, 0.5, rng=1)

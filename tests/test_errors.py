@@ -44,6 +44,20 @@ BAD_DROPOUT = [
     (dict(samples=-1), ValueError, "samples"),
     (dict(samples=2.0), TypeError, "samples"),
     (dict(samples=2), ValueError, "shape"),  # out is (4, 6), the result (2, 4, 6)
+    # Switches are bools: None, 0 or "no" is a TypeError, not a guess (None once meant eval).
+    (dict(training=None), TypeError, "training must be a bool"),
+    (dict(training=0), TypeError, "training must be a bool"),
+    (dict(training="no"), TypeError, "training must be a bool"),
+    (dict(return_mask=None), TypeError, "return_mask must be a bool"),
+    (dict(return_mask=1), TypeError, "return_mask must be a bool"),
+    # Integers are ints or NumPy integers, never bools or timedelta64 (a NumPy integer).
+    (dict(offset=True), TypeError, "offset"),
+    (dict(offset=np.timedelta64(3)), TypeError, "offset"),
+    (dict(rng=np.timedelta64(3)), TypeError, "rng"),
+    (dict(samples=True), TypeError, "samples"),
+    (dict(noise_shape=(4, True)), TypeError, "integers or None"),
+    (dict(scaling=None), TypeError, "scaling must be a string"),
+    (dict(scaling=np.array(["inverted", "classic"])), TypeError, "scaling must be a string"),
 ]
 
 
@@ -229,6 +243,57 @@ def test_a_failing_variant_does_not_consume_the_generator():
     with pytest.raises(ValueError):
         fastdrop.dropout_add(np.ones(3), np.ones(4), 0.5, rng=g)
     assert g.bit_generator.state == state
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_bools_are_bools(backend):
+    x = np.linspace(-1, 1, 24).reshape(4, 6)
+    assert fastdrop.dropout(x, 0.5, training=np.False_, backend=backend) is x
+    y, mask = fastdrop.dropout(x, 0.5, rng=1, return_mask=np.True_, backend=backend)
+    np.testing.assert_array_equal(mask, fastdrop.bernoulli_mask(x.shape, 0.5, rng=1))
+    flags = fastdrop.bernoulli_mask(x.shape, 0.5, rng=1, packed=np.False_, backend=backend)
+    np.testing.assert_array_equal(flags, y != 0)
+
+
+def test_every_switch_rejects_a_non_bool():
+    x = np.ones((2, 3, 4))
+    calls = {
+        "training": [
+            lambda v: fastdrop.alpha_dropout(x, 0.5, rng=1, training=v),
+            lambda v: fastdrop.gaussian_dropout(x, 0.5, rng=1, training=v),
+            lambda v: fastdrop.dropout_add(x, x, 0.5, rng=1, training=v),
+            lambda v: fastdrop.spatial_dropout(x, 0.5, rng=1, training=v),
+            lambda v: fastdrop.Dropout(0.5).train(v),
+        ],
+        "return_mask": [
+            lambda v: fastdrop.alpha_dropout(x, 0.5, rng=1, return_mask=v),
+            lambda v: fastdrop.dropout_add(x, x, 0.5, rng=1, return_mask=v),
+            lambda v: fastdrop.locked_dropout(x, 0.5, rng=1, return_mask=v),
+        ],
+        "packed": [lambda v: fastdrop.bernoulli_mask(4, 0.5, rng=1, packed=v)],
+        "store_mask": [lambda v: fastdrop.Dropout(0.5, store_mask=v)],
+    }
+    for name, fns in calls.items():
+        for fn in fns:
+            for bad in (None, 0, 1, "yes", np.array(True), [True]):
+                with pytest.raises(TypeError, match=f"{name} must be a bool"):
+                    fn(bad)
+    layer = fastdrop.Dropout(0.5, rng=1)
+    with pytest.raises(TypeError, match="training must be a bool"):
+        layer.training = None
+    assert layer.eval().training is False and layer.train(np.True_).training is True
+
+
+def test_integer_arguments_reject_bools():
+    with pytest.raises(TypeError, match="shape"):
+        fastdrop.bernoulli_mask((True, 3), 0.5, rng=1)
+    with pytest.raises(TypeError, match="channel_axis"):
+        fastdrop.spatial_dropout(np.ones((2, 3, 4)), 0.5, rng=1, channel_axis=True)
+    with pytest.raises(TypeError, match="time_axis"):
+        fastdrop.locked_dropout(np.ones((2, 3)), 0.5, rng=1, time_axis=np.timedelta64(0))
+    with pytest.raises(TypeError, match="p must be a real"):
+        fastdrop.dropout(np.ones(3), np.timedelta64(0), rng=1)
+    assert fastdrop.bernoulli_mask((np.int8(3), np.uint64(2)), 0.5, rng=1).shape == (1,)
 
 
 # -- ndarray subclasses and aliasing ---------------------------------------------------------
