@@ -13,7 +13,7 @@ from types import ModuleType
 import numpy as np
 
 from fastdrop import _backends, _checks, _layout
-from fastdrop._checks import U64
+from fastdrop._checks import U64, RngLike
 
 NO_BITS = np.empty((0, 0), np.uint8)  # forward: no mask wanted
 IDENTITY = -0.0  # x + -0.0 == x for every x: the shift of plain dropout
@@ -186,7 +186,7 @@ def dropout(
     x: np.typing.ArrayLike,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     scaling: str = "inverted",
@@ -208,9 +208,15 @@ def dropout(
         Any shape and memory layout, either byte order.
     p : float
         Drop probability, in ``[0, 1]``.
-    rng : int, numpy.random.Generator or None
-        A seed in ``[0, 2**64)``; a Generator, from which one 64-bit seed is drawn; or
-        None for fresh OS entropy.
+    rng : int, Generator, BitGenerator, SeedSequence, sequence of int or None
+        Where the 64-bit Philox key comes from, as ``numpy.random.default_rng`` takes
+        seeds (SPEC 7). An int in ``[0, 2**64)`` is the key itself. A
+        ``numpy.random.Generator`` gives one draw,
+        ``rng.integers(0, 2**64, dtype=np.uint64)``, and so advances; a ``BitGenerator``
+        is wrapped in a Generator and drawn from the same way (it advances too). A
+        ``SeedSequence``, or a sequence of non-negative ints, gives the first such draw
+        of ``numpy.random.default_rng(rng)``: the same key every time. None reads fresh
+        OS entropy. A legacy ``RandomState`` is a TypeError.
     offset : int
         Stream position of the first mask element, in ``[0, 2**64)``. ``dropout(x[a:b],
         p, rng=s, offset=a)`` equals ``dropout(x, p, rng=s)[a:b]``.
@@ -288,7 +294,7 @@ def dropout(
     p = _checks.rate(p)
     training = _checks.flag(training, "training")
     scaling = _checks.scaling(scaling)
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, x.shape)
     samples = _checks.samples(samples)
@@ -312,7 +318,7 @@ def dropout_backward(
     p: float,
     *,
     mask: np.ndarray | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     scaling: str = "inverted",
     noise_shape: tuple[int | None, ...] | None = None,
@@ -332,9 +338,11 @@ def dropout_backward(
         The forward call's ``p``.
     mask : ndarray of uint8, optional
         The packed mask from ``dropout(..., return_mask=True)``.
-    rng : int or numpy.random.Generator, optional
-        The forward call's seed, when ``mask`` is not given. A Generator must be in the
-        state the forward call found it in (it gives the same seed only then).
+    rng : int, Generator, BitGenerator, SeedSequence or sequence of int, optional
+        The forward call's ``rng``, when ``mask`` is not given. An int, a SeedSequence or
+        a sequence of ints gives the same key every time; a Generator or BitGenerator
+        must be in the state the forward call found it in (it gives the same key only
+        then).
     offset : int
         The forward call's ``offset``, when ``mask`` is not given.
     scaling : {"inverted", "classic"}
@@ -376,7 +384,7 @@ def backward(grad, p, scale, mask, rng, offset, noise, out, backend) -> np.ndarr
         if offset != 0:
             raise ValueError("offset= belongs with rng=; a mask is already positioned")
     else:
-        _checks.rng(rng)
+        rng = _checks.rng(rng)
     read = (grad,) if mask is None else (grad, mask)  # out may be grad, but may not touch mask
     out = _checks.out(out, grad.shape, grad.dtype, *read)
     choice = backend_for(backend)
@@ -388,7 +396,7 @@ def bernoulli_mask(
     shape: int | tuple[int, ...],
     p: float,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     noise_shape: tuple[int | None, ...] | None = None,
     packed: bool = True,
@@ -401,7 +409,8 @@ def bernoulli_mask(
     shape : int or tuple of int
     p : float
         Drop probability, in ``[0, 1]``.
-    rng : int, numpy.random.Generator or None
+    rng : int, Generator, BitGenerator, SeedSequence, sequence of int or None
+        As for :func:`dropout`.
     offset : int
     noise_shape : tuple, optional
         As for :func:`dropout`: the mask is drawn over ``noise_shape``.
@@ -427,7 +436,7 @@ def bernoulli_mask(
     """
     shape = _checks.shape(shape)
     p = _checks.rate(p)
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, shape)
     packed = _checks.flag(packed, "packed")

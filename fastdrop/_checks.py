@@ -1,19 +1,32 @@
 """Argument validation and normalisation for the public functions.
 
 Every check runs before anything is written or drawn, so a call that raises leaves the
-caller's arrays, and a Generator passed as ``rng``, as they were.
+caller's arrays, and a Generator or BitGenerator passed as ``rng``, as they were.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
 U64 = 1 << 64
 SCALINGS = ("inverted", "classic")
+
+# What ``rng=`` takes (SPEC 7's ``rng``, what ``numpy.random.default_rng`` takes, bar the
+# legacy RandomState): see :func:`rng` for how each becomes the 64-bit Philox key.
+RngLike = (
+    int
+    | np.integer
+    | np.random.Generator
+    | np.random.BitGenerator
+    | np.random.SeedSequence
+    | Sequence[int]
+    | np.ndarray
+    | None
+)
 
 
 def unmasked(value: object, name: str) -> None:
@@ -79,19 +92,49 @@ def scaling(value: object) -> str:
     return value
 
 
-def rng(value: object) -> None:
+def rng(value: object) -> int | np.random.Generator | None:
+    """``rng=`` checked and normalised as SPEC 7 has it, with nothing drawn yet.
+
+    Returns the 64-bit Philox key when ``value`` fixes it: an int in ``[0, 2**64)`` is the
+    key itself; a SeedSequence, or a sequence of non-negative ints, gives the first draw of
+    ``numpy.random.default_rng(value)`` (see :func:`draw`), the same key every time.
+    Returns a Generator when the key is to be drawn from one, by :func:`seed` once every
+    other argument has passed: ``value`` itself, or a BitGenerator wrapped in one (the
+    draw advances it). Returns None (OS entropy) for None. A legacy RandomState is a
+    TypeError.
+    """
     if value is None or isinstance(value, np.random.Generator):
-        return
-    u64(value, "rng (an integer seed)")
+        return value
+    if isinstance(value, np.random.BitGenerator):
+        return np.random.Generator(value)
+    if isinstance(value, np.random.SeedSequence | np.ndarray) or (
+        isinstance(value, Sequence) and not isinstance(value, str | bytes)
+    ):
+        try:
+            return draw(np.random.default_rng(value))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"rng is not a valid seed sequence: {exc}") from None
+    if not integer(value):
+        raise TypeError(
+            "rng must be an int seed, a numpy.random Generator, BitGenerator or SeedSequence, "
+            f"a sequence of ints or None, got {type(value).__name__}"
+        )
+    return u64(value, "rng (an integer seed)")
 
 
-def seed(value: object) -> int:
-    """The 64-bit Philox key for ``rng``: an int seed, a Generator's next draw, or OS entropy."""
+def draw(generator: np.random.Generator) -> int:
+    """The one 64-bit key a Generator gives: ``integers(0, 2**64, dtype=np.uint64)``."""
+    return int(generator.integers(0, U64, dtype=np.uint64))
+
+
+def seed(value: int | np.random.Generator | None) -> int:
+    """The 64-bit Philox key for a normalised ``rng`` (:func:`rng`): the key itself, a
+    Generator's next draw, or 8 bytes of OS entropy for None."""
     if value is None:
         return int.from_bytes(os.urandom(8), "little")
     if isinstance(value, np.random.Generator):
-        return int(value.integers(0, U64, dtype=np.uint64))
-    return operator.index(value)
+        return draw(value)
+    return value
 
 
 def compute_dtype(dtype: np.dtype) -> type:

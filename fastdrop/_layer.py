@@ -8,6 +8,7 @@ import numpy as np
 
 from fastdrop import _checks
 from fastdrop._api import dropout, dropout_backward
+from fastdrop._checks import RngLike
 
 
 class Dropout:
@@ -28,9 +29,11 @@ class Dropout:
     noise_shape : tuple, optional
         As for :func:`fastdrop.dropout`; None entries follow the input (a varying batch
         size, say), as in Keras.
-    rng : int, numpy.random.Generator or None
-        Where the layer's seed comes from: an integer seed, a Generator (one draw) or
-        None (OS entropy).
+    rng : int, Generator, BitGenerator, SeedSequence, sequence of int or None
+        Where the layer's seed comes from, once, when it is built: as for
+        :func:`fastdrop.dropout` (an int is the seed itself, a Generator or BitGenerator
+        gives one draw, a SeedSequence or a sequence of ints the same seed every time,
+        None OS entropy).
     store_mask : bool
         Keep the packed mask for :meth:`backward` instead of redrawing it.
 
@@ -63,13 +66,13 @@ class Dropout:
         *,
         scaling: str = "inverted",
         noise_shape: tuple[int | None, ...] | None = None,
-        rng: int | np.random.Generator | None = None,
+        rng: RngLike = None,
         store_mask: bool = False,
     ) -> None:
         self.p = _checks.rate(p)
         self.scaling = _checks.scaling(scaling)
         self.noise_shape = _checks.noise_template(noise_shape)
-        _checks.rng(rng)
+        rng = _checks.rng(rng)
         self.store_mask = _checks.flag(store_mask, "store_mask")
         self.training = True
         self._seed = _checks.seed(rng)

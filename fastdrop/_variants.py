@@ -25,7 +25,7 @@ from fastdrop._api import (
     run_drawing,
     sample,
 )
-from fastdrop._checks import U64
+from fastdrop._checks import U64, RngLike
 
 # The SELU fixed point's negative saturation, -lambda * alpha (Klambauer et al. 2017),
 # the value torch.nn.functional.alpha_dropout sets dropped elements to before its affine.
@@ -221,7 +221,7 @@ def alpha_dropout(
     x: np.typing.ArrayLike,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     noise_shape: tuple[int | None, ...] | None = None,
@@ -261,7 +261,7 @@ def alpha_dropout(
     x = _checks.array(x, "x")
     p = _checks.rate(p)
     training = _checks.flag(training, "training")
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, x.shape)
     out = _checks.out(out, x.shape, x.dtype, x)
@@ -282,7 +282,7 @@ def alpha_dropout_backward(
     p: float,
     *,
     mask: np.ndarray | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     noise_shape: tuple[int | None, ...] | None = None,
     out: np.ndarray | None = None,
@@ -360,7 +360,7 @@ def gaussian_dropout(
     x: np.typing.ArrayLike,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     out: np.ndarray | None = None,
@@ -396,7 +396,7 @@ def gaussian_dropout(
     x = _checks.array(x, "x")
     p = _checks.rate(p, below_one=True)
     training = _checks.flag(training, "training")
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, x.shape, x.dtype, x)
     choice = backend_for(backend)
@@ -421,7 +421,7 @@ def gaussian_dropout_backward(
     grad: np.typing.ArrayLike,
     p: float,
     *,
-    rng: int | np.random.Generator,
+    rng: RngLike,
     offset: int = 0,
     out: np.ndarray | None = None,
     backend: str | None = None,
@@ -442,7 +442,7 @@ def gaussian_dropout_backward(
     p = _checks.rate(p, below_one=True)
     if rng is None:
         raise ValueError("rng= must be the forward call's seed: the noise is drawn again")
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, grad.shape, grad.dtype, grad)
     choice = backend_for(backend)
@@ -492,7 +492,7 @@ def dropout_add(
     p: float = 0.5,
     *,
     bias: np.typing.ArrayLike | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     scaling: str = "inverted",
@@ -545,7 +545,7 @@ def dropout_add(
     p = _checks.rate(p)
     training = _checks.flag(training, "training")
     scaling = _checks.scaling(scaling)
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, x.shape, x.dtype, x, residual, bias_b)
     return_mask = _checks.flag(return_mask, "return_mask")
@@ -571,7 +571,7 @@ def dropout_add_backward(
     *,
     bias: np.typing.ArrayLike | None = None,
     mask: np.ndarray | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     scaling: str = "inverted",
     out: np.ndarray | None = None,

@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 from fastdrop import _api, _backends, _checks, _layout, _variants
 from fastdrop._api import IDENTITY, NO_BITS
-from fastdrop._checks import U64
+from fastdrop._checks import U64, RngLike
 
 __all__ = [
     "alpha_dropout",
@@ -279,7 +279,7 @@ def _array(x: object, name: str) -> da.Array:
 
 def _draw(p, rng, offset) -> tuple[int, int, int]:
     """``(seed, offset, threshold)``, the seed drawn now (once, at graph construction)."""
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     return _checks.seed(rng), offset, _checks.threshold(p)
 
@@ -373,7 +373,7 @@ def dropout(
     x: da.Array,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     scaling: str = "inverted",
@@ -477,7 +477,7 @@ def dropout_backward(
     p: float,
     *,
     mask: da.Array | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     scaling: str = "inverted",
     noise_shape: tuple[int | None, ...] | None = None,
@@ -519,7 +519,7 @@ def bernoulli_mask(
     p: float,
     *,
     chunks,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     noise_shape: tuple[int | None, ...] | None = None,
     packed: bool = True,
@@ -572,7 +572,7 @@ def alpha_dropout(
     x: da.Array,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     noise_shape: tuple[int | None, ...] | None = None,
@@ -607,7 +607,7 @@ def alpha_dropout_backward(
     p: float,
     *,
     mask: da.Array | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     noise_shape: tuple[int | None, ...] | None = None,
     backend: str | None = None,
@@ -768,7 +768,7 @@ def gaussian_dropout(
     x: da.Array,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     backend: str | None = None,
@@ -791,7 +791,7 @@ def gaussian_dropout_backward(
     grad: da.Array,
     p: float,
     *,
-    rng: int | np.random.Generator,
+    rng: RngLike,
     offset: int = 0,
     backend: str | None = None,
 ) -> da.Array:
@@ -832,7 +832,7 @@ def dropout_add(
     p: float = 0.5,
     *,
     bias: da.Array | np.typing.ArrayLike | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     scaling: str = "inverted",
@@ -908,7 +908,7 @@ def dropout_add_backward(
     *,
     bias: da.Array | np.typing.ArrayLike | None = None,
     mask: da.Array | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     scaling: str = "inverted",
     backend: str | None = None,
