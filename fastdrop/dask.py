@@ -266,15 +266,24 @@ def _packed_chunks(chunks) -> tuple[tuple[int, ...], ...]:
     return (*((1,) * len(c) for c in chunks), (nbytes,))
 
 
+def _plain(x: da.Array, name: str) -> da.Array:
+    """``x`` with plain ndarray chunks, as the kernels need: masked chunks are an error (as
+    a masked array is in memory); other subclasses' (a matrix's) are read as their data."""
+    meta = da.utils.meta_from_array(x)
+    _checks.unmasked(meta, name)
+    if type(meta) is np.ndarray:
+        return x
+    return x.map_blocks(np.asarray, meta=np.empty((0,) * x.ndim, x.dtype))
+
+
 def _array(x: object, name: str) -> da.Array:
     if not isinstance(x, da.Array):
         raise TypeError(f"{name} must be a dask array, got {type(x).__name__}")
-    _checks.unmasked(da.utils.meta_from_array(x), name)
     if x.dtype.char not in "efd":
         raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {x.dtype}")
     if any(math.isnan(c) for axis in x.chunks for c in axis):
         raise ValueError(f"{name} has unknown chunk sizes; call compute_chunk_sizes() first")
-    return x
+    return _plain(x, name)
 
 
 def _draw(p, rng, offset) -> tuple[int, int, int]:
@@ -451,6 +460,7 @@ def _backward_graph(grad, p, scale, mask, rng, offset, noise_shape, backend, nam
             "mask must be the packed uint8 dask array of bernoulli_mask(..., chunks=grad.chunks),"
             f" chunked {layout}, got {getattr(mask, 'chunks', type(mask).__name__)}"
         )
+    mask = _plain(mask, "mask")
     index = tuple(range(grad.ndim))
     dtype = _checks.native(grad.dtype)
     return da.blockwise(
@@ -819,7 +829,7 @@ def _bias_array(bias: object, x: da.Array) -> da.Array | None:
     if bias is None:
         return None
     b = bias if isinstance(bias, da.Array) else da.from_array(_checks.array(bias, "bias"))
-    _checks.unmasked(da.utils.meta_from_array(b), "bias")
+    b = _plain(b, "bias")
     _variants._same_kind(b, x, "bias")
     _variants._bias_shape(b.shape, x.shape)
     lead = x.ndim - b.ndim  # each axis of b in x's chunks, or one chunk where it broadcasts

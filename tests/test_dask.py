@@ -317,6 +317,19 @@ def test_bad_input():
         fdask.dropout_add(lazy, lazy, 0.5, bias=masked, rng=1)
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_subclass_chunks_are_read_as_their_data(backend):
+    # As in memory: a matrix is its data. Its chunks once reached the NumPy reference's
+    # kernels as matrices, which turned a kept -0.0 into +0.0.
+    x = np.asmatrix(make_array((3, 4), np.float16, seed=2))
+    x[0, 0] = -0.0
+    lazy = da.from_array(x, chunks=2)
+    for fn, p in ((fdask.dropout, 0.0), (fdask.dropout_backward, 0.0), (fdask.alpha_dropout, 0.5)):
+        want = getattr(fastdrop, fn.__name__)(np.asarray(x), p, rng=1)
+        assert_bits_equal(fn(lazy, p, rng=1, backend=backend).compute(), want)
+
+
 def test_missing_dask_names_the_extra(tmp_path):
     code = "import sys; sys.modules['dask'] = None\nimport fastdrop.dask"
     result = subprocess.run(
