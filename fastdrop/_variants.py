@@ -629,4 +629,5 @@ def _sum_to(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     )
     ctype = _checks.compute_dtype(a.dtype)
     with np.errstate(all="ignore"):  # inf - inf, float16 overflow: as in the kernels, silent
-        return a.sum(axis=axes, dtype=ctype, keepdims=True).reshape(shape).astype(a.dtype)
+        total = a.sum(axis=axes, dtype=ctype, keepdims=True).reshape(shape).astype(a.dtype)
+    return total[...]  # an array: NumPy sums a 0-d array to a scalar
