@@ -205,7 +205,8 @@ def dropout(
     Parameters
     ----------
     x : array_like of float16, float32 or float64
-        Any shape and memory layout, either byte order.
+        Any shape and memory layout, either byte order. An ndarray subclass (a memmap, a
+        matrix) is read as its data; a masked array is refused, its mask would be lost.
     p : float
         Drop probability, in ``[0, 1]``.
     rng : int, Generator, BitGenerator, SeedSequence, sequence of int or None
@@ -234,8 +235,10 @@ def dropout(
         ``offset + s * m`` on (``m`` the mask's size), exactly as ``samples`` separate
         calls would be. Without ``noise_shape``, ``x`` is read once, not once per sample.
     out : ndarray, optional
-        Where to write the result: the result's shape, native dtype of ``x``, writeable.
-        May be ``x`` itself, for in-place dropout, but may not otherwise overlap it.
+        Where to write the result: a plain ``numpy.ndarray`` (not a subclass) of the
+        result's shape and ``x``'s dtype in native byte order, writeable, no two elements
+        in the same memory. May be ``x`` itself, for in-place dropout, but may not
+        otherwise overlap it.
     return_mask : bool
         Also return the packed mask: ``uint8``, ``ceil(m / 8)`` bytes (one row of them
         per sample), bit ``i % 8`` of byte ``i // 8`` is 1 where mask element ``i`` kept.
@@ -254,11 +257,14 @@ def dropout(
     Raises
     ------
     TypeError
-        For a non-float ``x``, a mistyped argument or an ``out`` of the wrong dtype.
+        For a non-float or masked ``x``, a mistyped argument (a switch such as
+        ``training`` that is not a bool, say), or an ``out`` that is not a plain
+        ``numpy.ndarray`` of the right dtype.
     ValueError
         For ``p``, ``rng``, ``offset``, ``scaling``, ``noise_shape``, ``samples`` or
-        ``backend`` out of range, or a bad ``out``. Nothing is written when an error is
-        raised.
+        ``backend`` out of range, or a bad ``out`` (wrong shape, read-only, overlapping
+        ``x`` or itself). Nothing is written, and nothing drawn from a Generator, when an
+        error is raised.
 
     Examples
     --------
