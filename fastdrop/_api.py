@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from types import ModuleType
+from typing import Literal, overload
 
 import numpy as np
 
 from fastdrop import _backends, _checks, _layout, _threads
-from fastdrop._checks import U64
+from fastdrop._checks import U64, RngLike
 
 NO_BITS = np.empty((0, 0), np.uint8)  # forward: no mask wanted
 IDENTITY = -0.0  # x + -0.0 == x for every x: the shift of plain dropout
@@ -193,11 +194,62 @@ def mask_size(x: np.ndarray, noise: tuple[int, ...] | None) -> int:
 # -- public API ----------------------------------------------------------------------------
 
 
+@overload
 def dropout(
     x: np.typing.ArrayLike,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
+    offset: int = 0,
+    training: bool = True,
+    scaling: str = "inverted",
+    noise_shape: tuple[int | None, ...] | None = None,
+    samples: int | None = None,
+    out: np.ndarray | None = None,
+    return_mask: Literal[False] = False,
+    backend: str | None = None,
+) -> np.ndarray: ...
+
+
+@overload
+def dropout(
+    x: np.typing.ArrayLike,
+    p: float = 0.5,
+    *,
+    rng: RngLike = None,
+    offset: int = 0,
+    training: bool = True,
+    scaling: str = "inverted",
+    noise_shape: tuple[int | None, ...] | None = None,
+    samples: int | None = None,
+    out: np.ndarray | None = None,
+    return_mask: Literal[True],
+    backend: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def dropout(
+    x: np.typing.ArrayLike,
+    p: float = 0.5,
+    *,
+    rng: RngLike = None,
+    offset: int = 0,
+    training: bool = True,
+    scaling: str = "inverted",
+    noise_shape: tuple[int | None, ...] | None = None,
+    samples: int | None = None,
+    out: np.ndarray | None = None,
+    return_mask: bool = False,
+    backend: str | None = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+
+
+def dropout(
+    x: np.typing.ArrayLike,
+    p: float = 0.5,
+    *,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     scaling: str = "inverted",
@@ -216,12 +268,19 @@ def dropout(
     Parameters
     ----------
     x : array_like of float16, float32 or float64
-        Any shape and memory layout, either byte order.
+        Any shape and memory layout, either byte order. An ndarray subclass (a memmap, a
+        matrix) is read as its data; a masked array is refused, its mask would be lost.
     p : float
         Drop probability, in ``[0, 1]``.
-    rng : int, numpy.random.Generator or None
-        A seed in ``[0, 2**64)``; a Generator, from which one 64-bit seed is drawn; or
-        None for fresh OS entropy.
+    rng : int, Generator, BitGenerator, SeedSequence, sequence of int or None
+        Where the 64-bit Philox key comes from, as ``numpy.random.default_rng`` takes
+        seeds (SPEC 7). An int in ``[0, 2**64)`` is the key itself. A
+        ``numpy.random.Generator`` gives one draw,
+        ``rng.integers(0, 2**64, dtype=np.uint64)``, and so advances; a ``BitGenerator``
+        is wrapped in a Generator and drawn from the same way (it advances too). A
+        ``SeedSequence``, or a sequence of non-negative ints, gives the first such draw
+        of ``numpy.random.default_rng(rng)``: the same key every time. None reads fresh
+        OS entropy. A legacy ``RandomState`` is a TypeError.
     offset : int
         Stream position of the first mask element, in ``[0, 2**64)``. ``dropout(x[a:b],
         p, rng=s, offset=a)`` equals ``dropout(x, p, rng=s)[a:b]``.
@@ -239,8 +298,10 @@ def dropout(
         ``offset + s * m`` on (``m`` the mask's size), exactly as ``samples`` separate
         calls would be. Without ``noise_shape``, ``x`` is read once, not once per sample.
     out : ndarray, optional
-        Where to write the result: the result's shape, native dtype of ``x``, writeable.
-        May be ``x`` itself, for in-place dropout, but may not otherwise overlap it.
+        Where to write the result: a plain ``numpy.ndarray`` (not a subclass) of the
+        result's shape and ``x``'s dtype in native byte order, writeable, no two elements
+        in the same memory. May be ``x`` itself, for in-place dropout, but may not
+        otherwise overlap it.
     return_mask : bool
         Also return the packed mask: ``uint8``, ``ceil(m / 8)`` bytes (one row of them
         per sample), bit ``i % 8`` of byte ``i // 8`` is 1 where mask element ``i`` kept.
@@ -259,11 +320,14 @@ def dropout(
     Raises
     ------
     TypeError
-        For a non-float ``x``, a mistyped argument or an ``out`` of the wrong dtype.
+        For a non-float or masked ``x``, a mistyped argument (a switch such as
+        ``training`` that is not a bool, say), or an ``out`` that is not a plain
+        ``numpy.ndarray`` of the right dtype.
     ValueError
         For ``p``, ``rng``, ``offset``, ``scaling``, ``noise_shape``, ``samples`` or
-        ``backend`` out of range, or a bad ``out``. Nothing is written when an error is
-        raised.
+        ``backend`` out of range, or a bad ``out`` (wrong shape, read-only, overlapping
+        ``x`` or itself). Nothing is written, and nothing drawn from a Generator, when an
+        error is raised.
 
     Examples
     --------
@@ -286,6 +350,7 @@ def dropout(
     """
     if (
         training is True
+        and type(scaling) is str  # not an ndarray, whose == would be elementwise
         and scaling == "inverted"
         and noise_shape is samples is out is None
         and return_mask is False
@@ -295,11 +360,13 @@ def dropout(
             return y
     x = _checks.array(x, "x")
     p = _checks.rate(p)
+    training = _checks.flag(training, "training")
     scaling = _checks.scaling(scaling)
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, x.shape)
     samples = _checks.samples(samples)
+    return_mask = _checks.flag(return_mask, "return_mask")
     shape = x.shape if samples is None else (samples, *x.shape)
     out = _checks.out(out, shape, x.dtype, x)
     choice = backend_for(backend)
@@ -319,7 +386,7 @@ def dropout_backward(
     p: float,
     *,
     mask: np.ndarray | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     scaling: str = "inverted",
     noise_shape: tuple[int | None, ...] | None = None,
@@ -339,9 +406,11 @@ def dropout_backward(
         The forward call's ``p``.
     mask : ndarray of uint8, optional
         The packed mask from ``dropout(..., return_mask=True)``.
-    rng : int or numpy.random.Generator, optional
-        The forward call's seed, when ``mask`` is not given. A Generator must be in the
-        state the forward call found it in (it gives the same seed only then).
+    rng : int, Generator, BitGenerator, SeedSequence or sequence of int, optional
+        The forward call's ``rng``, when ``mask`` is not given. An int, a SeedSequence or
+        a sequence of ints gives the same key every time; a Generator or BitGenerator
+        must be in the state the forward call found it in (it gives the same key only
+        then).
     offset : int
         The forward call's ``offset``, when ``mask`` is not given.
     scaling : {"inverted", "classic"}
@@ -387,8 +456,9 @@ def backward(grad, p, scale, mask, rng, offset, noise, out, backend) -> np.ndarr
         if offset != 0:
             raise ValueError("offset= belongs with rng=; a mask is already positioned")
     else:
-        _checks.rng(rng)
-    out = _checks.out(out, grad.shape, grad.dtype, grad)
+        rng = _checks.rng(rng)
+    read = (grad,) if mask is None else (grad, mask)  # out may be grad, but may not touch mask
+    out = _checks.out(out, grad.shape, grad.dtype, *read)
     choice = backend_for(backend)
     seed = None if mask is not None else _checks.seed(rng)  # one draw from a Generator
     return regenerate(choice, grad, _checks.threshold(p), scale, mask, seed, offset, noise, out)
@@ -398,7 +468,7 @@ def bernoulli_mask(
     shape: int | tuple[int, ...],
     p: float,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     noise_shape: tuple[int | None, ...] | None = None,
     packed: bool = True,
@@ -411,7 +481,8 @@ def bernoulli_mask(
     shape : int or tuple of int
     p : float
         Drop probability, in ``[0, 1]``.
-    rng : int, numpy.random.Generator or None
+    rng : int, Generator, BitGenerator, SeedSequence, sequence of int or None
+        As for :func:`dropout`.
     offset : int
     noise_shape : tuple, optional
         As for :func:`dropout`: the mask is drawn over ``noise_shape``.
@@ -437,9 +508,10 @@ def bernoulli_mask(
     """
     shape = _checks.shape(shape)
     p = _checks.rate(p)
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, shape)
+    packed = _checks.flag(packed, "packed")
     drawn = shape if noise is None else noise
     m = math.prod(drawn)
     choice = backend_for(backend)

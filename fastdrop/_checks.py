@@ -1,32 +1,72 @@
 """Argument validation and normalisation for the public functions.
 
 Every check runs before anything is written or drawn, so a call that raises leaves the
-caller's arrays, and a Generator passed as ``rng``, as they were.
+caller's arrays, and a Generator or BitGenerator passed as ``rng``, as they were.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 import os
+from collections.abc import Sequence
+from typing import TypeGuard
 
 import numpy as np
 
 U64 = 1 << 64
 SCALINGS = ("inverted", "classic")
 
+# What ``rng=`` takes (SPEC 7's ``rng``, what ``numpy.random.default_rng`` takes, bar the
+# legacy RandomState): see :func:`rng` for how each becomes the 64-bit Philox key.
+RngLike = (
+    int
+    | np.integer
+    | np.random.Generator
+    | np.random.BitGenerator
+    | np.random.SeedSequence
+    | Sequence[int]
+    | np.ndarray
+    | None
+)
+
+
+def unmasked(value: object, name: str) -> None:
+    """Reject a masked array, whose mask reading it as a plain array would silently drop."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must not be a masked array: fastdrop would ignore its mask "
+            "(fill the masked elements first, or pass the data alone)"
+        )
+
 
 def array(x: object, name: str) -> np.ndarray:
+    """``x`` as a plain ndarray (a subclass, such as a memmap or a matrix, is read as one),
+    once it is float16, float32 or float64 and not a masked array."""
+    unmasked(x, name)
     a = np.asarray(x)
     if a.dtype.char not in "efd":  # float16, float32, float64, in either byte order
         raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {a.dtype}")
     return a
 
 
+def integer(value: object) -> TypeGuard[int | np.integer]:
+    """Whether ``value`` is a Python or NumPy integer; not a bool, nor a ``timedelta64``
+    (which NumPy counts as an integer)."""
+    return type(value) is int or (
+        isinstance(value, int | np.integer) and not isinstance(value, bool | np.timedelta64)
+    )
+
+
+def flag(value: object, name: str) -> bool:
+    """A boolean switch: ``bool`` or ``numpy.bool_``; anything else (None, 0, "yes") is a
+    TypeError rather than a guess at what it means."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
 def rate(p: object, *, below_one: bool = False) -> float:
-    if type(p) is not float and (
-        isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating)
-    ):
+    if type(p) is not float and not (integer(p) or isinstance(p, float | np.floating)):
         raise TypeError(f"p must be a real number, got {type(p).__name__}")
     p = float(p)
     if not 0.0 <= p <= 1.0:  # also catches NaN
@@ -36,34 +76,66 @@ def rate(p: object, *, below_one: bool = False) -> float:
     return p
 
 
-def u64(v: object, name: str) -> int:
-    if type(v) is not int and (isinstance(v, bool) or not isinstance(v, int | np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
-    v = int(v)
+def u64(value: object, name: str) -> int:
+    if not integer(value):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    v = int(value)
     if not 0 <= v < U64:
         raise ValueError(f"{name} must be in [0, 2**64), got {v}")
     return v
 
 
 def scaling(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"scaling must be a string, got {type(value).__name__}")
     if value not in SCALINGS:
         raise ValueError(f"scaling must be 'inverted' or 'classic', got {value!r}")
     return value
 
 
-def rng(value: object) -> None:
+def rng(value: object) -> int | np.random.Generator | None:
+    """``rng=`` checked and normalised as SPEC 7 has it, with nothing drawn yet.
+
+    Returns the 64-bit Philox key when ``value`` fixes it: an int in ``[0, 2**64)`` is the
+    key itself; a SeedSequence, or a sequence of non-negative ints, gives the first draw of
+    ``numpy.random.default_rng(value)`` (see :func:`draw`), the same key every time.
+    Returns a Generator when the key is to be drawn from one, by :func:`seed` once every
+    other argument has passed: ``value`` itself, or a BitGenerator wrapped in one (the
+    draw advances it). Returns None (OS entropy) for None. A legacy RandomState is a
+    TypeError.
+    """
     if value is None or isinstance(value, np.random.Generator):
-        return
-    u64(value, "rng (an integer seed)")
+        return value
+    if isinstance(value, np.random.BitGenerator):
+        return np.random.Generator(value)
+    if isinstance(value, np.random.SeedSequence | np.ndarray) or (
+        isinstance(value, Sequence) and not isinstance(value, str | bytes)
+    ):
+        try:
+            return draw(np.random.default_rng(value))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"rng is not a valid seed sequence: {exc}") from None
+    if not integer(value):
+        raise TypeError(
+            "rng must be an int seed, a numpy.random Generator, BitGenerator or SeedSequence, "
+            f"a sequence of ints or None, got {type(value).__name__}"
+        )
+    return u64(value, "rng (an integer seed)")
 
 
-def seed(value: object) -> int:
-    """The 64-bit Philox key for ``rng``: an int seed, a Generator's next draw, or OS entropy."""
+def draw(generator: np.random.Generator) -> int:
+    """The one 64-bit key a Generator gives: ``integers(0, 2**64, dtype=np.uint64)``."""
+    return int(generator.integers(0, U64, dtype=np.uint64))
+
+
+def seed(value: int | np.random.Generator | None) -> int:
+    """The 64-bit Philox key for a normalised ``rng`` (:func:`rng`): the key itself, a
+    Generator's next draw, or 8 bytes of OS entropy for None."""
     if value is None:
         return int.from_bytes(os.urandom(8), "little")
     if isinstance(value, np.random.Generator):
-        return int(value.integers(0, U64, dtype=np.uint64))
-    return operator.index(value)
+        return draw(value)
+    return value
 
 
 def compute_dtype(dtype: np.dtype) -> type:
@@ -80,14 +152,19 @@ def out(value: object, shape: tuple[int, ...], dtype: np.dtype, *inputs: np.ndar
     being exactly one of them (in place)."""
     if value is None:
         return None
-    if not isinstance(value, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(value).__name__}")
+    if type(value) is not np.ndarray:  # a subclass's rules (a matrix's, a mask) would be bypassed
+        kind = type(value).__name__
+        if isinstance(value, np.ndarray):
+            kind += ", a subclass (out.view(numpy.ndarray) is a plain view of it)"
+        raise TypeError(f"out must be a numpy.ndarray, got {kind}")
     if value.dtype != native(dtype):
         raise TypeError(f"out must have dtype {native(dtype)}, got {value.dtype}")
     if value.shape != shape:
         raise ValueError(f"out must have shape {shape}, got {value.shape}")
     if not value.flags.writeable:
         raise ValueError("out is read-only")
+    if self_overlapping(value):
+        raise ValueError("out's elements overlap each other (zero or interleaved strides)")
     for a in inputs:
         if value is a or not np.may_share_memory(value, a) or same_view(value, a):
             continue
@@ -104,6 +181,20 @@ def overlap(a: np.ndarray, b: np.ndarray) -> bool:
         return True
 
 
+def self_overlapping(a: np.ndarray) -> bool:
+    """Whether two elements of ``a`` may share memory, as in a writeable view with a zero
+    stride (assumed so wherever an axis's stride is shorter than the span of the axes
+    with shorter strides: no ordinary layout is)."""
+    if not a.size:
+        return False
+    span = a.itemsize
+    for stride, n in sorted((abs(s), n) for s, n in zip(a.strides, a.shape, strict=True) if n > 1):
+        if stride < span:
+            return True
+        span += stride * (n - 1)
+    return False
+
+
 def same_view(a: np.ndarray, b: np.ndarray) -> bool:
     return (
         a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
@@ -114,6 +205,7 @@ def same_view(a: np.ndarray, b: np.ndarray) -> bool:
 
 def packed_mask(mask: object, shape: tuple[int, ...]) -> np.ndarray:
     """A packed mask for ``shape`` (``(samples, nbytes)`` or ``(nbytes,)``)."""
+    unmasked(mask, "mask")
     if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8:
         raise TypeError("mask must be the packed uint8 array returned with return_mask=True")
     if mask.shape != shape:
@@ -122,14 +214,10 @@ def packed_mask(mask: object, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def shape(value: object) -> tuple[int, ...]:
-    try:
-        dims = (
-            (operator.index(value),)
-            if not isinstance(value, tuple | list)
-            else tuple(operator.index(d) for d in value)
-        )
-    except TypeError:
-        raise TypeError(f"shape must be an int or a tuple of ints, got {value!r}") from None
+    dims = value if isinstance(value, tuple | list) else (value,)
+    if not all(integer(d) for d in dims):
+        raise TypeError(f"shape must be an int or a tuple of ints, got {value!r}")
+    dims = tuple(int(d) for d in dims)
     if any(d < 0 for d in dims):
         raise ValueError(f"shape must not have negative dimensions, got {dims}")
     return dims
@@ -142,7 +230,7 @@ def noise_template(value: object) -> tuple[int | None, ...] | None:
     if not isinstance(value, tuple | list):
         raise TypeError(f"noise_shape must be a tuple, got {type(value).__name__}")
     for d in value:
-        if d is not None and (isinstance(d, bool) or not isinstance(d, int | np.integer)):
+        if d is not None and not integer(d):
             raise TypeError(f"noise_shape entries must be integers or None, got {d!r}")
         if d is not None and d < 0:
             raise ValueError(f"noise_shape entries must not be negative, got {d}")
@@ -164,10 +252,9 @@ def noise_shape(value: object, full: tuple[int, ...]) -> tuple[int, ...] | None:
 
 
 def axis(value: object, ndim: int, name: str) -> int:
-    try:
-        a = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not integer(value):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    a = int(value)
     if not -ndim <= a < ndim:
         raise ValueError(f"{name}={a} is out of range for an array of {ndim} dimensions")
     return a % ndim
@@ -176,7 +263,7 @@ def axis(value: object, ndim: int, name: str) -> int:
 def samples(value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+    if not integer(value):
         raise TypeError(f"samples must be an integer or None, got {type(value).__name__}")
     if value < 0:
         raise ValueError(f"samples must be at least 0, got {value}")

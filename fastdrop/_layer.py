@@ -9,6 +9,7 @@ import numpy as np
 
 from fastdrop import _checks
 from fastdrop._api import dropout, dropout_backward
+from fastdrop._checks import RngLike
 
 
 class Dropout:
@@ -29,9 +30,11 @@ class Dropout:
     noise_shape : tuple, optional
         As for :func:`fastdrop.dropout`; None entries follow the input (a varying batch
         size, say), as in Keras.
-    rng : int, numpy.random.Generator or None
-        Where the layer's seed comes from: an integer seed, a Generator (one draw) or
-        None (OS entropy).
+    rng : int, Generator, BitGenerator, SeedSequence, sequence of int or None
+        Where the layer's seed comes from, once, when it is built: as for
+        :func:`fastdrop.dropout` (an int is the seed itself, a Generator or BitGenerator
+        gives one draw, a SeedSequence or a sequence of ints the same seed every time,
+        None OS entropy).
     store_mask : bool
         Keep the packed mask for :meth:`backward` instead of redrawing it.
 
@@ -64,19 +67,27 @@ class Dropout:
         *,
         scaling: str = "inverted",
         noise_shape: tuple[int | None, ...] | None = None,
-        rng: int | np.random.Generator | None = None,
+        rng: RngLike = None,
         store_mask: bool = False,
     ) -> None:
         self.p = _checks.rate(p)
         self.scaling = _checks.scaling(scaling)
         self.noise_shape = _checks.noise_template(noise_shape)
-        _checks.rng(rng)
-        self.store_mask = bool(store_mask)
+        rng = _checks.rng(rng)
+        self.store_mask = _checks.flag(store_mask, "store_mask")
         self.training = True
         self._seed = _checks.seed(rng)
         self._offset = 0
         # The last call: (shape, training, offset, noise_shape, mask, p, scaling).
         self._last: tuple | None = None
+
+    @property
+    def training(self) -> bool:
+        return self._training
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        self._training = _checks.flag(mode, "training")
 
     @property
     def seed(self) -> int:
@@ -88,7 +99,7 @@ class Dropout:
 
     def train(self, mode: bool = True) -> Dropout:
         """Switch training on (or off with ``mode=False``); returns the layer."""
-        self.training = bool(mode)
+        self.training = mode
         return self
 
     def eval(self) -> Dropout:

@@ -46,5 +46,6 @@ def hand_over(init_file: str) -> None:
             "and no built fastdrop was found on sys.path. Install it first: `pip install .` "
             "(or, to work on it, `pip install --no-build-isolation -e .`)."
         ) from None
+    del sys.modules[__name__]  # this tree's: the built fastdrop has its own
     sys.modules["fastdrop"] = module_from_spec(built)
     built.loader.exec_module(sys.modules["fastdrop"])

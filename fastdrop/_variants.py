@@ -26,7 +26,7 @@ from fastdrop._api import (
     run_drawing,
     sample,
 )
-from fastdrop._checks import U64
+from fastdrop._checks import U64, RngLike
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -228,7 +228,7 @@ def alpha_dropout(
     x: np.typing.ArrayLike,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     noise_shape: tuple[int | None, ...] | None = None,
@@ -267,10 +267,12 @@ def alpha_dropout(
     """
     x = _checks.array(x, "x")
     p = _checks.rate(p)
-    _checks.rng(rng)
+    training = _checks.flag(training, "training")
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     noise = _checks.noise_shape(noise_shape, x.shape)
     out = _checks.out(out, x.shape, x.dtype, x)
+    return_mask = _checks.flag(return_mask, "return_mask")
     choice = backend_for(backend)
     if not training or p == 0.0:
         y = evaluate(choice, x, None, None, out)
@@ -287,7 +289,7 @@ def alpha_dropout_backward(
     p: float,
     *,
     mask: np.ndarray | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     noise_shape: tuple[int | None, ...] | None = None,
     out: np.ndarray | None = None,
@@ -365,7 +367,7 @@ def gaussian_dropout(
     x: np.typing.ArrayLike,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     out: np.ndarray | None = None,
@@ -400,7 +402,8 @@ def gaussian_dropout(
     """
     x = _checks.array(x, "x")
     p = _checks.rate(p, below_one=True)
-    _checks.rng(rng)
+    training = _checks.flag(training, "training")
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, x.shape, x.dtype, x)
     choice = backend_for(backend)
@@ -425,7 +428,7 @@ def gaussian_dropout_backward(
     grad: np.typing.ArrayLike,
     p: float,
     *,
-    rng: int | np.random.Generator,
+    rng: RngLike,
     offset: int = 0,
     out: np.ndarray | None = None,
     backend: str | None = None,
@@ -446,7 +449,7 @@ def gaussian_dropout_backward(
     p = _checks.rate(p, below_one=True)
     if rng is None:
         raise ValueError("rng= must be the forward call's seed: the noise is drawn again")
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, grad.shape, grad.dtype, grad)
     choice = backend_for(backend)
@@ -496,7 +499,7 @@ def dropout_add(
     p: float = 0.5,
     *,
     bias: np.typing.ArrayLike | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     scaling: str = "inverted",
@@ -547,10 +550,12 @@ def dropout_add(
         raise ValueError(f"residual must have x's shape {x.shape}, got {residual.shape}")
     bias_b = _bias(bias, x)
     p = _checks.rate(p)
+    training = _checks.flag(training, "training")
     scaling = _checks.scaling(scaling)
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     out = _checks.out(out, x.shape, x.dtype, x, residual, bias_b)
+    return_mask = _checks.flag(return_mask, "return_mask")
     choice = backend_for(backend)
 
     if training:
@@ -573,7 +578,7 @@ def dropout_add_backward(
     *,
     bias: np.typing.ArrayLike | None = None,
     mask: np.ndarray | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     scaling: str = "inverted",
     out: np.ndarray | None = None,
@@ -631,4 +636,5 @@ def _sum_to(a: ArrayT, shape: tuple[int, ...]) -> ArrayT:
     )
     ctype = _checks.compute_dtype(a.dtype)
     with np.errstate(all="ignore"):  # inf - inf, float16 overflow: as in the kernels, silent
-        return a.sum(axis=axes, dtype=ctype, keepdims=True).reshape(shape).astype(a.dtype)
+        total = a.sum(axis=axes, dtype=ctype, keepdims=True).reshape(shape).astype(a.dtype)
+    return total[...]  # an array: NumPy sums a 0-d array to a scalar

@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 from fastdrop import _api, _backends, _checks, _layout, _threads, _variants
 from fastdrop._api import IDENTITY, NO_BITS
-from fastdrop._checks import U64
+from fastdrop._checks import U64, RngLike
 
 __all__ = [
     "alpha_dropout",
@@ -266,6 +266,20 @@ def _packed_chunks(chunks) -> tuple[tuple[int, ...], ...]:
     return (*((1,) * len(c) for c in chunks), (nbytes,))
 
 
+def _plain(x: da.Array, name: str) -> da.Array:
+    """``x`` with plain ndarray chunks, as the kernels need: masked chunks are an error (as
+    a masked array is in memory); other subclasses' (a matrix's) are read as their data."""
+    meta = da.utils.meta_from_array(x)
+    _checks.unmasked(meta, name)
+    if type(meta) is np.ndarray:
+        return x
+    return da.map_blocks(_ndarray, x, meta=np.empty((0,) * x.ndim, x.dtype))
+
+
+def _ndarray(block: np.ndarray) -> np.ndarray:
+    return np.asarray(block)
+
+
 def _array(x: object, name: str) -> da.Array:
     if not isinstance(x, da.Array):
         raise TypeError(f"{name} must be a dask array, got {type(x).__name__}")
@@ -273,12 +287,12 @@ def _array(x: object, name: str) -> da.Array:
         raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {x.dtype}")
     if any(math.isnan(c) for axis in x.chunks for c in axis):
         raise ValueError(f"{name} has unknown chunk sizes; call compute_chunk_sizes() first")
-    return x
+    return _plain(x, name)
 
 
 def _draw(p, rng, offset) -> tuple[int, int, int]:
     """``(seed, offset, threshold)``, the seed drawn now (once, at graph construction)."""
-    _checks.rng(rng)
+    rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
     return _checks.seed(rng), offset, _checks.threshold(p)
 
@@ -372,7 +386,7 @@ def dropout(
     x: da.Array,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     scaling: str = "inverted",
@@ -421,8 +435,9 @@ def dropout(
     scaling = _checks.scaling(scaling)
     noise = _checks.noise_shape(noise_shape, x.shape)
     samples = _checks.samples(samples)
+    return_mask = _checks.flag(return_mask, "return_mask")
     _backends.requested(backend)  # a bad name fails now, not on a worker
-    if not training:
+    if not _checks.flag(training, "training"):
         draw = _eval_draw(rng, offset)
         y = _evaluated(x, 1.0 - p if scaling == "classic" else None, samples, backend)
         return (y, _returned_masks(x, draw, noise, samples, backend)) if return_mask else y
@@ -449,6 +464,7 @@ def _backward_graph(grad, p, scale, mask, rng, offset, noise_shape, backend, nam
             "mask must be the packed uint8 dask array of bernoulli_mask(..., chunks=grad.chunks),"
             f" chunked {layout}, got {getattr(mask, 'chunks', type(mask).__name__)}"
         )
+    mask = _plain(mask, "mask")
     index = tuple(range(grad.ndim))
     dtype = _checks.native(grad.dtype)
     return da.blockwise(
@@ -475,7 +491,7 @@ def dropout_backward(
     p: float,
     *,
     mask: da.Array | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     scaling: str = "inverted",
     noise_shape: tuple[int | None, ...] | None = None,
@@ -517,7 +533,7 @@ def bernoulli_mask(
     p: float,
     *,
     chunks,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     noise_shape: tuple[int | None, ...] | None = None,
     packed: bool = True,
@@ -557,6 +573,7 @@ def bernoulli_mask(
     shape = _checks.shape(shape)
     p = _checks.rate(p)
     noise = _checks.noise_shape(noise_shape, shape)
+    packed = _checks.flag(packed, "packed")
     _backends.requested(backend)  # a bad name fails now, not on a worker
     chunks = da.core.normalize_chunks(chunks, shape)
     return _mask_graph(shape, chunks, _draw(p, rng, offset), noise, packed, backend)
@@ -569,7 +586,7 @@ def alpha_dropout(
     x: da.Array,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     noise_shape: tuple[int | None, ...] | None = None,
@@ -590,8 +607,9 @@ def alpha_dropout(
     x = _array(x, "x")
     p = _checks.rate(p)
     noise = _checks.noise_shape(noise_shape, x.shape)
+    return_mask = _checks.flag(return_mask, "return_mask")
     _backends.requested(backend)
-    if not training or p == 0.0:  # as fastdrop.alpha_dropout: x itself
+    if not _checks.flag(training, "training") or p == 0.0:  # as fastdrop.alpha_dropout: x itself
         draw = _eval_draw(rng, offset)
         return (x, _returned_masks(x, draw, noise, None, backend)) if return_mask else x
     affine = _variants._alpha_affine(p, x.dtype)
@@ -603,7 +621,7 @@ def alpha_dropout_backward(
     p: float,
     *,
     mask: da.Array | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     noise_shape: tuple[int | None, ...] | None = None,
     backend: str | None = None,
@@ -747,13 +765,13 @@ def feature_alpha_dropout_backward(grad: da.Array, p: float, *, channel_axis: in
     )
 
 
-def _gaussian_graph(x, p, rng, offset, backend, name, factor_at_zero):
-    """Gaussian noise on ``x``; at ``p = 0``, as the NumPy API: ``x`` itself for a
-    ``factor_at_zero`` of None, else ``x`` times it in native byte order."""
+def _gaussian_graph(x, p, rng, offset, backend, name, factor_at_zero, training=True):
+    """Gaussian noise on ``x``; at ``p = 0`` or out of training, as the NumPy API: ``x``
+    itself for a ``factor_at_zero`` of None, else ``x`` times it in native byte order."""
     x = _array(x, name)
     p = _checks.rate(p, below_one=True)
     _backends.requested(backend)
-    if p == 0.0:
+    if p == 0.0 or not training:
         _eval_draw(rng, offset)
         return _evaluated(x, factor_at_zero, None, backend)
     seed, offset, _ = _draw(p, rng, offset)
@@ -764,7 +782,7 @@ def gaussian_dropout(
     x: da.Array,
     p: float = 0.5,
     *,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     backend: str | None = None,
@@ -779,16 +797,15 @@ def gaussian_dropout(
     >>> bool((y.compute() == fastdrop.gaussian_dropout(x, 0.1, rng=4)).all())
     True
     """
-    if not training:
-        return _array(x, "x")
-    return _gaussian_graph(x, p, rng, offset, backend, "x", None)
+    training = _checks.flag(training, "training")
+    return _gaussian_graph(x, p, rng, offset, backend, "x", None, training)
 
 
 def gaussian_dropout_backward(
     grad: da.Array,
     p: float,
     *,
-    rng: int | np.random.Generator,
+    rng: RngLike,
     offset: int = 0,
     backend: str | None = None,
 ) -> da.Array:
@@ -816,6 +833,7 @@ def _bias_array(bias: object, x: da.Array) -> da.Array | None:
     if bias is None:
         return None
     b = bias if isinstance(bias, da.Array) else da.from_array(_checks.array(bias, "bias"))
+    b = _plain(b, "bias")
     _variants._same_kind(b, x, "bias")
     _variants._bias_shape(b.shape, x.shape)
     lead = x.ndim - b.ndim  # each axis of b in x's chunks, or one chunk where it broadcasts
@@ -828,7 +846,7 @@ def dropout_add(
     p: float = 0.5,
     *,
     bias: da.Array | np.typing.ArrayLike | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     training: bool = True,
     scaling: str = "inverted",
@@ -875,8 +893,9 @@ def dropout_add(
     bias = _bias_array(bias, x)
     p = _checks.rate(p)
     scaling = _checks.scaling(scaling)
+    return_mask = _checks.flag(return_mask, "return_mask")
     _backends.requested(backend)
-    if training:
+    if _checks.flag(training, "training"):
         draw, scale = _draw(p, rng, offset), _checks.keep_scale(p, scaling)
     else:
         draw, scale = _eval_draw(rng, offset), (1.0 - p if scaling == "classic" else 1.0)
@@ -903,7 +922,7 @@ def dropout_add_backward(
     *,
     bias: da.Array | np.typing.ArrayLike | None = None,
     mask: da.Array | None = None,
-    rng: int | np.random.Generator | None = None,
+    rng: RngLike = None,
     offset: int = 0,
     scaling: str = "inverted",
     backend: str | None = None,

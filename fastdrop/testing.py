@@ -329,13 +329,13 @@ class MLP:
         (``samples=`` for the first, one call over all samples for the next). Without
         dropout layers, the same batched products on ``samples`` copies."""
         h = self._hidden(x, 0)
-        if self.drops:
-            h = fastdrop.dropout(h, self.p, rng=1, samples=samples)
-        else:
+        if self.p is None:
             h = np.broadcast_to(h, (samples, *h.shape))
+        else:
+            h = fastdrop.dropout(h, self.p, rng=1, samples=samples)
         for k in range(1, len(self.weights) - 1):
             h = self._hidden(h, k)
-            if self.drops:
+            if self.p is not None:
                 h = fastdrop.dropout(h, self.p, rng=1, offset=k * h.size)
         return h @ self.weights[-1] + self.biases[-1]
 

@@ -11,6 +11,20 @@ from fastdrop.testing import DTYPES, LAYOUTS, make_array
 U64 = 2**64
 
 
+def _unbuffered() -> list[np.dtype]:
+    """Dtypes that NumPy exports no buffer of: datetimes, and ml_dtypes' bfloat16 and float8
+    where it is installed (each raises on a buffer request instead)."""
+    dtypes = [np.dtype("M8[s]"), np.dtype("m8[s]")]
+    try:
+        import ml_dtypes
+    except ImportError:
+        return dtypes
+    return [*dtypes, *map(np.dtype, (ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn))]
+
+
+UNBUFFERED = _unbuffered()
+
+
 @st.composite
 def awkward_arrays(draw, max_dims: int = 4, max_side: int = 9) -> np.ndarray:
     """Float arrays of every dtype, shape (0-d and empty included) and memory layout."""

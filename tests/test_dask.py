@@ -301,6 +301,34 @@ def test_bad_input():
         fdask.dropout_add(lazy, lazy, 0.5, bias=da.ones(4, chunks=4, dtype=np.float16), rng=1)
     with pytest.raises(ValueError, match="channel_axis"):
         fdask.spatial_dropout_backward(da.ones((2, 3, 4), chunks=2), 0.5, rng=1, channel_axis=5)
+    with pytest.raises(TypeError, match="training must be a bool"):
+        fdask.dropout(lazy, 0.5, rng=1, training=None)
+    with pytest.raises(TypeError, match="training must be a bool"):
+        fdask.gaussian_dropout(lazy, 0.5, rng=1, training=0)
+    with pytest.raises(ValueError, match="below 1"):  # checked in eval mode too, as in memory
+        fdask.gaussian_dropout(lazy, 1.0, rng=1, training=False)
+    with pytest.raises(TypeError, match="return_mask must be a bool"):
+        fdask.dropout_add(lazy, lazy, 0.5, rng=1, return_mask=None)
+    with pytest.raises(TypeError, match="packed must be a bool"):
+        fdask.bernoulli_mask(4, 0.5, chunks=2, rng=1, packed=None)
+    masked = da.from_array(np.ma.masked_equal(np.arange(4.0), 1.0), chunks=2)
+    with pytest.raises(TypeError, match="x must not be a masked array"):
+        fdask.dropout(masked, 0.5, rng=1)
+    with pytest.raises(TypeError, match="bias must not be a masked array"):
+        fdask.dropout_add(lazy, lazy, 0.5, bias=masked, rng=1)
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_subclass_chunks_are_read_as_their_data(backend):
+    # As in memory: a matrix is its data. Its chunks once reached the NumPy reference's
+    # kernels as matrices, which turned a kept -0.0 into +0.0.
+    x = np.asmatrix(make_array((3, 4), np.float16, seed=2))
+    x[0, 0] = -0.0
+    lazy = da.from_array(x, chunks=2)
+    for fn, p in ((fdask.dropout, 0.0), (fdask.dropout_backward, 0.0), (fdask.alpha_dropout, 0.5)):
+        want = getattr(fastdrop, fn.__name__)(np.asarray(x), p, rng=1)
+        assert_bits_equal(fn(lazy, p, rng=1, backend=backend).compute(), want)
 
 
 def test_missing_dask_names_the_extra(tmp_path):

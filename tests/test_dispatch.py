@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from strategies import awkward_arrays, offsets, rates, seeds
+from strategies import UNBUFFERED, awkward_arrays, offsets, rates, seeds
 from test_agreement import assert_bits_equal
 
 import fastdrop
@@ -107,6 +107,7 @@ def test_common_entry_takes_the_common_call_and_declines_the_rest():
         (misaligned, 0.1, 1, 0),
         (x.tolist(), 0.1, 1, 0),
         (np.ma.masked_array(x), 0.1, 1, 0),
+        *((x.astype(dtype), 0.1, 1, 0) for dtype in UNBUFFERED),  # bfloat16, datetime64...
         (x, 1.0, 1, 0),
         (x, -0.1, 1, 0),
         (x, float("nan"), 1, 0),

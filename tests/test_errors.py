@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from strategies import UNBUFFERED
 
 import fastdrop
 
@@ -43,6 +44,20 @@ BAD_DROPOUT = [
     (dict(samples=-1), ValueError, "samples"),
     (dict(samples=2.0), TypeError, "samples"),
     (dict(samples=2), ValueError, "shape"),  # out is (4, 6), the result (2, 4, 6)
+    # Switches are bools: None, 0 or "no" is a TypeError, not a guess (None once meant eval).
+    (dict(training=None), TypeError, "training must be a bool"),
+    (dict(training=0), TypeError, "training must be a bool"),
+    (dict(training="no"), TypeError, "training must be a bool"),
+    (dict(return_mask=None), TypeError, "return_mask must be a bool"),
+    (dict(return_mask=1), TypeError, "return_mask must be a bool"),
+    # Integers are ints or NumPy integers, never bools or timedelta64 (a NumPy integer).
+    (dict(offset=True), TypeError, "offset"),
+    (dict(offset=np.timedelta64(3)), TypeError, "offset"),
+    (dict(rng=np.timedelta64(3)), TypeError, "rng"),
+    (dict(samples=True), TypeError, "samples"),
+    (dict(noise_shape=(4, True)), TypeError, "integers or None"),
+    (dict(scaling=None), TypeError, "scaling must be a string"),
+    (dict(scaling=np.array(["inverted", "classic"])), TypeError, "scaling must be a string"),
 ]
 
 
@@ -95,6 +110,18 @@ def test_non_float_input_is_a_type_error(x):
         fastdrop.dropout(x, 0.5, rng=1)
     with pytest.raises(TypeError, match="float16, float32 or float64"):
         fastdrop.dropout_backward(x, 0.5, rng=1)
+
+
+@pytest.mark.parametrize("dtype", UNBUFFERED, ids=str)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dtypes_without_a_buffer_are_a_type_error(dtype, backend):
+    # bfloat16, float8 and datetimes once reached the C fast path's buffer request.
+    x = np.zeros(16, dtype)
+    for fn in (fastdrop.dropout, fastdrop.alpha_dropout, fastdrop.gaussian_dropout):
+        with pytest.raises(TypeError, match="float16, float32 or float64"):
+            fn(x, 0.5, rng=1, backend=backend)
+    with pytest.raises(TypeError, match="float16, float32 or float64"):
+        fastdrop.dropout_backward(x, 0.5, rng=1, backend=backend)
 
 
 def test_long_double_is_a_type_error():
@@ -216,3 +243,148 @@ def test_a_failing_variant_does_not_consume_the_generator():
     with pytest.raises(ValueError):
         fastdrop.dropout_add(np.ones(3), np.ones(4), 0.5, rng=g)
     assert g.bit_generator.state == state
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_numpy_bools_are_bools(backend):
+    x = np.linspace(-1, 1, 24).reshape(4, 6)
+    assert fastdrop.dropout(x, 0.5, training=np.False_, backend=backend) is x
+    y, mask = fastdrop.dropout(x, 0.5, rng=1, return_mask=np.True_, backend=backend)
+    np.testing.assert_array_equal(mask, fastdrop.bernoulli_mask(x.shape, 0.5, rng=1))
+    flags = fastdrop.bernoulli_mask(x.shape, 0.5, rng=1, packed=np.False_, backend=backend)
+    np.testing.assert_array_equal(flags, y != 0)
+
+
+def test_every_switch_rejects_a_non_bool():
+    x = np.ones((2, 3, 4))
+    calls = {
+        "training": [
+            lambda v: fastdrop.alpha_dropout(x, 0.5, rng=1, training=v),
+            lambda v: fastdrop.gaussian_dropout(x, 0.5, rng=1, training=v),
+            lambda v: fastdrop.dropout_add(x, x, 0.5, rng=1, training=v),
+            lambda v: fastdrop.spatial_dropout(x, 0.5, rng=1, training=v),
+            lambda v: fastdrop.Dropout(0.5).train(v),
+        ],
+        "return_mask": [
+            lambda v: fastdrop.alpha_dropout(x, 0.5, rng=1, return_mask=v),
+            lambda v: fastdrop.dropout_add(x, x, 0.5, rng=1, return_mask=v),
+            lambda v: fastdrop.locked_dropout(x, 0.5, rng=1, return_mask=v),
+        ],
+        "packed": [lambda v: fastdrop.bernoulli_mask(4, 0.5, rng=1, packed=v)],
+        "store_mask": [lambda v: fastdrop.Dropout(0.5, store_mask=v)],
+    }
+    for name, fns in calls.items():
+        for fn in fns:
+            for bad in (None, 0, 1, "yes", np.array(True), [True]):
+                with pytest.raises(TypeError, match=f"{name} must be a bool"):
+                    fn(bad)
+    layer = fastdrop.Dropout(0.5, rng=1)
+    with pytest.raises(TypeError, match="training must be a bool"):
+        layer.training = None
+    assert layer.eval().training is False and layer.train(np.True_).training is True
+
+
+def test_integer_arguments_reject_bools():
+    with pytest.raises(TypeError, match="shape"):
+        fastdrop.bernoulli_mask((True, 3), 0.5, rng=1)
+    with pytest.raises(TypeError, match="channel_axis"):
+        fastdrop.spatial_dropout(np.ones((2, 3, 4)), 0.5, rng=1, channel_axis=True)
+    with pytest.raises(TypeError, match="time_axis"):
+        fastdrop.locked_dropout(np.ones((2, 3)), 0.5, rng=1, time_axis=np.timedelta64(0))
+    with pytest.raises(TypeError, match="p must be a real"):
+        fastdrop.dropout(np.ones(3), np.timedelta64(0), rng=1)
+    assert fastdrop.bernoulli_mask((np.int8(3), np.uint64(2)), 0.5, rng=1).shape == (1,)
+
+
+# -- ndarray subclasses and aliasing ---------------------------------------------------------
+
+
+def _subclass_outs(shape):
+    """Writeable arrays of ``shape`` (float64) that are not plain ndarrays."""
+    return [np.asmatrix(np.zeros(shape)), np.ma.zeros(shape), np.zeros(shape).view(np.recarray)]
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_must_be_a_plain_ndarray(backend):
+    # A matrix out once failed inside the kernels (a different error on each backend) after
+    # a Generator had been drawn from; a masked out kept a mask that no longer fitted.
+    x, _ = _inputs()
+    calls = [
+        lambda out, g: fastdrop.dropout(x, 0.5, rng=g, out=out, backend=backend),
+        lambda out, g: fastdrop.dropout(x, 0.5, rng=g, out=out, training=False, backend=backend),
+        lambda out, g: fastdrop.dropout_backward(x, 0.5, rng=g, out=out, backend=backend),
+        lambda out, g: fastdrop.alpha_dropout(x, 0.5, rng=g, out=out, backend=backend),
+        lambda out, g: fastdrop.gaussian_dropout(x, 0.5, rng=g, out=out, backend=backend),
+        lambda out, g: fastdrop.dropout_add(x, x, 0.5, rng=g, out=out, backend=backend),
+    ]
+    for call in calls:
+        for out in _subclass_outs(x.shape):
+            g = np.random.default_rng(0)
+            state = g.bit_generator.state
+            with pytest.raises(TypeError, match=r"out must be a numpy\.ndarray, got .*subclass"):
+                call(out, g)
+            assert g.bit_generator.state == state
+            assert (np.asarray(out) == 0).all()
+        # The documented way to write into a subclass's memory: a plain view of it.
+        out = np.asmatrix(np.zeros(x.shape))
+        call(out.view(np.ndarray), 7)
+        assert (np.asarray(out) == call(None, 7)).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_masked_inputs_are_a_type_error(backend):
+    # Reading a masked array as its data would silently drop the mask.
+    x = np.ma.masked_less(np.linspace(-1, 1, 8), 0)
+    with pytest.raises(TypeError, match="x must not be a masked array"):
+        fastdrop.dropout(x, 0.5, rng=1, backend=backend)
+    with pytest.raises(TypeError, match="grad must not be a masked array"):
+        fastdrop.dropout_backward(x, 0.5, rng=1, backend=backend)
+    with pytest.raises(TypeError, match="residual must not be a masked array"):
+        fastdrop.dropout_add(x.data, x, 0.5, rng=1, backend=backend)
+    with pytest.raises(TypeError, match="bias must not be a masked array"):
+        fastdrop.dropout_add(x.data, x.data, 0.5, bias=x, rng=1, backend=backend)
+    _, mask = fastdrop.dropout(x.data, 0.5, rng=1, return_mask=True)
+    with pytest.raises(TypeError, match="mask must not be a masked array"):
+        fastdrop.dropout_backward(x.data, 0.5, mask=np.ma.masked_equal(mask, 0), backend=backend)
+    layer = fastdrop.Dropout(0.5, rng=1)
+    with pytest.raises(TypeError, match="x must not be a masked array"):
+        layer(x)
+    assert layer.offset == 0
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+def test_other_subclass_inputs_are_read_as_their_data():
+    x = np.linspace(-1, 1, 12).reshape(3, 4)
+    y = fastdrop.dropout(np.asmatrix(x), 0.5, rng=1)
+    assert type(y) is np.ndarray
+    np.testing.assert_array_equal(y, fastdrop.dropout(x, 0.5, rng=1))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_may_not_overwrite_the_mask_it_reads(backend):
+    g = np.ones(64)
+    _, mask = fastdrop.dropout(g, 0.5, rng=1, return_mask=True)
+    buf = np.zeros(64)
+    alias = buf.view(np.uint8)[:8]
+    alias[:] = mask
+    before = buf.copy()
+    with pytest.raises(ValueError, match="overlaps"):
+        fastdrop.dropout_backward(g, 0.5, mask=alias, out=buf, backend=backend)
+    np.testing.assert_array_equal(buf, before)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_out_whose_elements_overlap_is_a_value_error(backend):
+    # Threads writing one element from several places would race: rejected up front.
+    x = np.ones((4, 6))
+    buf = np.zeros(64)
+    for strides in ((0, 8), (8, 0), (8, 8), (16, 24)):
+        out = np.lib.stride_tricks.as_strided(buf, (4, 6), strides, writeable=True)
+        with pytest.raises(ValueError, match="overlap each other"):
+            fastdrop.dropout(x, 0.5, rng=1, out=out, backend=backend)
+    assert (buf == 0).all()
+    # Strides made by hand that share no element (here, Fortran order) are fine.
+    out = np.lib.stride_tricks.as_strided(buf, (4, 6), (8, 32), writeable=True)
+    fastdrop.dropout(x, 0.5, rng=1, out=out, backend=backend)
+    np.testing.assert_array_equal(out, fastdrop.dropout(x, 0.5, rng=1))

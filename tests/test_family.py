@@ -469,3 +469,11 @@ def test_layer_rejects_a_bad_noise_shape_when_built():
 def test_zero_dimensional_boolean_mask_is_an_array():
     m = fastdrop.bernoulli_mask((), 0.5, rng=1, packed=False)
     assert isinstance(m, np.ndarray) and m.shape == () and m.dtype == bool
+
+
+def test_dropout_add_backward_of_a_0d_array_gives_arrays():
+    # NumPy sums a 0-d array to a scalar; the bias gradient is still an array.
+    g = np.array(3.0, np.float16)
+    gx, gr, gb = fastdrop.dropout_add_backward(g, 0.0, bias=np.array(0.5, np.float16), rng=1)
+    assert all(type(a) is np.ndarray and a.shape == () for a in (gx, gr, gb))
+    assert gb == 3.0 and gb.dtype == np.float16
