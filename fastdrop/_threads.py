@@ -25,10 +25,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-# Below this many elements a call runs on the calling thread alone. Waking a sleeping
-# worker costs more than it saves for smaller calls: on the project's 2-core machine,
-# dropout of 2**17 float32 elements took about as long on two threads as on one, and
-# 2**19 took 0.53-0.59x (README "Threads").
+# Below this many elements a call runs on the calling thread alone: waking a sleeping
+# worker costs more than it saves. On the project's 2-core machine, dropout into out= on
+# two threads against one (README "Threads and BLAS"): with nothing else running,
+# Cython's took 0.86x at 2**16, 0.61x at 2**18; Numba's 1.50x and 0.80x. Right after a
+# NumPy matrix product, whose OpenBLAS threads busy-wait on the other core for a while,
+# two threads gained nothing (1.00-1.05x from 2**18 on) and lost below (1.10-1.56x).
 PARALLEL_MIN = 1 << 18
 
 _default: int | None = None  # set_num_threads's, or the environment's once read

@@ -2,9 +2,13 @@
  *
  *     fd_parallel(task, ctx, ntasks, nthreads)
  *
- * runs task(ctx, begin, end) over [0, ntasks) split into nthreads contiguous parts of
- * (nearly) equal size: part 0 on the calling thread, part k on worker k. With one thread,
- * or one task, the caller runs it all and the pool is never touched.
+ * runs task(ctx, begin, end) over [0, ntasks) on the calling thread and up to
+ * nthreads - 1 workers. With one thread, or one task, the caller runs it all and the pool
+ * is never touched. The tasks are claimed in parts of about an eighth of a thread's
+ * share, each thread taking the next part when it is done with its last: a worker the
+ * system starts late (its core busy with another library's threads, say) takes fewer
+ * parts, and one that has not started when the parts run out is taken back and never
+ * waited for, so a parallel call is about as fast as a serial one at worst.
  *
  * Why not OpenMP: GNU OpenMP's idle threads spin for milliseconds after a parallel region
  * (GOMP_SPINCOUNT), taking the cores from the next BLAS call, and a process forked after a
@@ -22,26 +26,44 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 typedef void (*fd_task)(void *ctx, int64_t begin, int64_t end);
 
+/* A worker's state. The caller posts a worker (IDLE -> POSTED); the worker, woken, starts
+ * (POSTED -> RUNNING) and ends (-> IDLE); or the caller takes the post back (POSTED ->
+ * IDLE) and the worker, woken later, finds nothing to start. */
+enum { FD_IDLE, FD_POSTED, FD_RUNNING };
+
 typedef struct {
-    sem_t wake;         /* posted once per part to run */
-    int64_t begin, end; /* the part: set before the post */
+    sem_t wake;
+    atomic_int state;
 } fd_worker;
 
 static struct {
     pthread_mutex_t run;  /* held by the parallel call in flight */
-    pthread_mutex_t lock; /* guards pending */
-    pthread_cond_t done;  /* pending reached 0 */
-    fd_worker **workers;  /* started workers, each allocated once */
+    pthread_mutex_t lock; /* with done: a RUNNING worker's end */
+    pthread_cond_t done;
+    fd_worker **workers; /* started workers, each allocated once */
     int size, capacity;
-    int pending; /* parts the workers have not finished */
-    fd_task task;
+    fd_task task; /* the call in flight: set before any post */
     void *ctx;
+    int64_t ntasks, part;
+    atomic_llong next; /* the first task no thread has claimed */
 } fd_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+/* Claim parts of the call in flight and run them until none is left. */
+static void fd_claim(void)
+{
+    for (;;) {
+        int64_t begin = atomic_fetch_add(&fd_pool.next, fd_pool.part);
+        if (begin >= fd_pool.ntasks) return;
+        int64_t end = begin + fd_pool.part;
+        fd_pool.task(fd_pool.ctx, begin, end < fd_pool.ntasks ? end : fd_pool.ntasks);
+    }
+}
 
 static void *fd_work(void *arg)
 {
@@ -49,9 +71,13 @@ static void *fd_work(void *arg)
     for (;;) {
         while (sem_wait(&w->wake) != 0) { /* EINTR */
         }
-        fd_pool.task(fd_pool.ctx, w->begin, w->end);
+        int posted = FD_POSTED;
+        if (!atomic_compare_exchange_strong(&w->state, &posted, FD_RUNNING))
+            continue; /* a post taken back: the call is over */
+        fd_claim();
         pthread_mutex_lock(&fd_pool.lock);
-        if (--fd_pool.pending == 0) pthread_cond_signal(&fd_pool.done);
+        atomic_store(&w->state, FD_IDLE);
+        pthread_cond_broadcast(&fd_pool.done);
         pthread_mutex_unlock(&fd_pool.lock);
     }
     return NULL;
@@ -74,6 +100,7 @@ static int fd_spawn(int want)
         fd_worker *w = (fd_worker *)calloc(1, sizeof *w);
         pthread_t thread;
         if (w == NULL) break;
+        atomic_init(&w->state, FD_IDLE);
         if (sem_init(&w->wake, 0, 0) != 0) {
             free(w);
             break;
@@ -104,7 +131,6 @@ static void fd_after_fork_child(void)
         free(fd_pool.workers[k]);
     }
     fd_pool.size = 0;
-    fd_pool.pending = 0;
     pthread_mutex_unlock(&fd_pool.run);
 }
 
@@ -124,21 +150,28 @@ static void fd_parallel(fd_task task, void *ctx, int64_t ntasks, int nthreads)
     }
     pthread_once(&fd_pool_once, fd_pool_init);
     pthread_mutex_lock(&fd_pool.run);
-    int parts = 1 + fd_spawn(nthreads - 1);
-    if (parts > nthreads) parts = nthreads;
+    int helpers = fd_spawn(nthreads - 1);
+    if (helpers > nthreads - 1) helpers = nthreads - 1;
+    int64_t part = ntasks / (8 * (int64_t)(helpers + 1));
     fd_pool.task = task;
     fd_pool.ctx = ctx;
-    fd_pool.pending = parts - 1;
-    for (int k = 1; k < parts; k++) {
-        fd_worker *w = fd_pool.workers[k - 1];
-        w->begin = ntasks * k / parts;
-        w->end = ntasks * (k + 1) / parts;
-        sem_post(&w->wake);
+    fd_pool.ntasks = ntasks;
+    fd_pool.part = part > 0 ? part : 1;
+    atomic_store(&fd_pool.next, 0);
+    for (int k = 0; k < helpers; k++) { /* the stores above happen before each post */
+        atomic_store(&fd_pool.workers[k]->state, FD_POSTED);
+        sem_post(&fd_pool.workers[k]->wake);
     }
-    task(ctx, 0, ntasks / parts);
-    pthread_mutex_lock(&fd_pool.lock);
-    while (fd_pool.pending > 0) pthread_cond_wait(&fd_pool.done, &fd_pool.lock);
-    pthread_mutex_unlock(&fd_pool.lock);
+    fd_claim();
+    for (int k = 0; k < helpers; k++) {
+        fd_worker *w = fd_pool.workers[k];
+        int posted = FD_POSTED;
+        if (atomic_compare_exchange_strong(&w->state, &posted, FD_IDLE))
+            continue; /* not started: taken back, and never waited for */
+        pthread_mutex_lock(&fd_pool.lock);
+        while (atomic_load(&w->state) != FD_IDLE) pthread_cond_wait(&fd_pool.done, &fd_pool.lock);
+        pthread_mutex_unlock(&fd_pool.lock);
+    }
     pthread_mutex_unlock(&fd_pool.run);
 }
 

@@ -1,9 +1,12 @@
 """fastdrop's worker threads for the Numba kernels: the counterpart of ``_cy/pool.h``.
 
-``run(task, ntasks, n_threads)`` calls ``task(begin, end)`` over ``[0, ntasks)`` split into
-``n_threads`` contiguous parts of (nearly) equal size: part 0 on the calling thread, part
-``k`` on worker ``k``. With one thread, or one task, the caller runs it all and the pool
-is never touched. The kernels are compiled with ``nogil=True``, so the parts run at once.
+``run(task, ntasks, n_threads)`` calls ``task(begin, end)`` over ``[0, ntasks)`` on the
+calling thread and up to ``n_threads - 1`` workers. With one thread, or one task, the
+caller runs it all and the pool is never touched. The kernels are compiled with
+``nogil=True``, so the threads run at once. The tasks are claimed in parts of about a
+quarter of a thread's share, each thread taking the next part when it is done with its
+last: a worker the system starts late takes fewer parts, and one that has not started
+when the parts run out is never waited for.
 
 Numba's own parallel layers are not used: ``workqueue`` aborts the process when two
 Python threads run parallel code at once, GNU OpenMP's idle threads spin for milliseconds
@@ -27,46 +30,88 @@ from collections.abc import Callable
 Task = Callable[[int, int], None]
 
 
+class _Call:
+    """One parallel call: its parts, handed out one at a time, and the workers in it."""
+
+    def __init__(self, task: Task, ntasks: int, part: int) -> None:
+        self.task, self.ntasks, self.part = task, ntasks, part
+        self.lock = threading.Lock()
+        self.idle = threading.Condition(self.lock)  # a worker left
+        self.next = 0  # the first task no thread has claimed
+        self.over = False  # no worker may join any more
+        self.workers = 0  # workers in the call
+        self.error: BaseException | None = None
+
+    def claim(self) -> tuple[int, int] | None:
+        with self.lock:
+            begin = self.next
+            if begin >= self.ntasks:
+                return None
+            self.next = min(begin + self.part, self.ntasks)
+            return begin, self.next
+
+    def work(self) -> None:
+        """Run claimed parts until none is left; the first error ends the call's parts."""
+        try:
+            while (part := self.claim()) is not None:
+                self.task(*part)
+        except BaseException as exc:
+            with self.lock:
+                self.error = self.error or exc
+                self.next = self.ntasks
+
+    def join(self) -> bool:
+        """Join as a worker, unless the caller has finished."""
+        with self.lock:
+            if self.over:
+                return False
+            self.workers += 1
+            return True
+
+    def leave(self) -> None:
+        with self.lock:
+            self.workers -= 1
+            self.idle.notify()
+
+    def close(self) -> None:
+        """The caller's end: no worker joins any more, and those in the call finish."""
+        with self.lock:
+            self.over = True
+            while self.workers:
+                self.idle.wait()
+
+
 class _Pool:
     def __init__(self) -> None:
         self.lock = threading.Lock()  # held by the parallel call in flight
-        self.inboxes: list[queue.SimpleQueue] = []  # one per worker: (task, begin, end)
-        self.done: queue.SimpleQueue = queue.SimpleQueue()  # None, or what a part raised
+        self.inboxes: list[queue.SimpleQueue] = []  # one per worker: calls to join
 
     def _work(self, inbox: queue.SimpleQueue) -> None:
         while True:
-            task, begin, end = inbox.get()
-            try:
-                task(begin, end)
-            except BaseException as exc:  # handed to the caller, which raises it
-                self.done.put(exc)
-            else:
-                self.done.put(None)
+            call = inbox.get()
+            if call.join():
+                call.work()
+                call.leave()
 
     def run(self, task: Task, ntasks: int, n_threads: int) -> None:
-        parts = min(n_threads, ntasks)
-        if parts <= 1:
+        threads = min(n_threads, ntasks)
+        if threads <= 1:
             if ntasks > 0:
                 task(0, ntasks)
             return
+        call = _Call(task, ntasks, max(1, ntasks // (4 * threads)))
         with self.lock:
-            while len(self.inboxes) < parts - 1:
+            while len(self.inboxes) < threads - 1:
                 inbox: queue.SimpleQueue = queue.SimpleQueue()
                 name = f"fastdrop-numba-{len(self.inboxes) + 1}"
                 threading.Thread(target=self._work, args=(inbox,), name=name, daemon=True).start()
                 self.inboxes.append(inbox)
-            for k in range(1, parts):
-                self.inboxes[k - 1].put((task, ntasks * k // parts, ntasks * (k + 1) // parts))
-            error: BaseException | None = None
-            try:
-                task(0, ntasks // parts)
-            except BaseException as exc:
-                error = exc
-            for _ in range(parts - 1):  # every part ends before the call returns
-                outcome = self.done.get()
-                error = error or outcome
-            if error is not None:
-                raise error
+            for inbox in self.inboxes[: threads - 1]:
+                inbox.put(call)
+            call.work()
+            call.close()
+        if call.error is not None:
+            raise call.error
 
     def workers(self) -> int:
         return len(self.inboxes)
@@ -85,7 +130,7 @@ os.register_at_fork(after_in_child=_forget_workers)
 
 
 def run(task: Task, ntasks: int, n_threads: int) -> None:
-    """Call ``task(begin, end)`` over ``[0, ntasks)`` on ``n_threads`` threads."""
+    """Call ``task(begin, end)`` over ``[0, ntasks)`` on up to ``n_threads`` threads."""
     _pool.run(task, ntasks, n_threads)
 
 
