@@ -18,11 +18,13 @@ import fastdrop
 from fastdrop import _backends, _bench, _threads
 from fastdrop.testing import (
     BOUND,
+    PIPELINES,
     REFERENCE_LIMIT,
     best_times,
     bound_kernels,
     family_implementations,
     implementations,
+    pipelines,
 )
 
 P = 0.1
@@ -110,6 +112,20 @@ def scaling_table(n: int, counts: tuple[int, ...], budget: float = 2.0) -> str:
     return "\n".join(lines)
 
 
+def pipelines_table(budget: float = 10.0) -> str:
+    """The real pipelines of :func:`fastdrop.testing.pipelines` (a NumPy MLP's training
+    step, Monte Carlo inference), timed interleaved: each one's time and its ratio to the
+    same pipeline without dropout."""
+    times = best_times(pipelines(), budget, number=20)
+    lines = [
+        f"{fastdrop.get_num_threads()} threads; best of interleaved runs",
+        f"{'pipeline':<30}{'ms':>8}{'x no dropout':>14}",
+    ]
+    for name, t in times.items():
+        lines.append(f"{name:<30}{t * 1e3:>8.3f}{t / times[PIPELINES[name]]:>14.2f}")
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line of ``fastdrop`` and ``python -m fastdrop``.
 
@@ -146,6 +162,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="T",
         help="instead of the speed table, a thread-scaling table at the first of --sizes",
     )
+    report.add_argument(
+        "--pipelines",
+        action="store_true",
+        help="instead of the speed table, a NumPy MLP's training step and Monte Carlo "
+        "inference, each against the same without dropout",
+    )
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     bench = commands.add_parser(
         "bench",
@@ -181,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("--sizes", args.report_sizes),
                 ("--family", args.family),
                 ("--threads", args.threads),
+                ("--pipelines", args.pipelines),
             )
             if value
         ]
@@ -192,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print()
     sizes = tuple(args.report_sizes or SIZES)
-    if args.threads:
+    if args.pipelines:
+        print(pipelines_table())
+    elif args.threads:
         print(scaling_table(sizes[0], tuple(args.threads)))
     else:
         print(speed_table(sizes, family=args.family))

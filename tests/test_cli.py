@@ -181,3 +181,15 @@ def test_best_times_interleaves_and_counts_calls():
     warm_up, rounds = order[:2], [order[2:6], order[6:10], order[10:]]
     assert warm_up == ["a", "b"]
     assert rounds == [["a", "a", "b", "b"], ["b", "b", "a", "a"], ["a", "a", "b", "b"]]
+
+
+def test_pipelines_table():
+    from fastdrop import _info
+    from fastdrop.testing import PIPELINES
+
+    assert _info.parser().parse_args(["--pipelines"]).pipelines
+    rows = {line[:30].strip(): line.split() for line in _info.pipelines_table(0.0).splitlines()}
+    for name, twin in PIPELINES.items():
+        assert float(rows[name][-1]) > 0
+        if name == twin:
+            assert rows[name][-1] == "1.00"
