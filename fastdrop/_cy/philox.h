@@ -160,15 +160,17 @@ static void fd_words_avx2(uint32_t *out, uint64_t block, int64_t nblocks, uint64
     }
 }
 
-#define FD_AVX512_VECTORS 4 /* vectors of eight blocks a step of fd_words_avx512 draws */
+#define FD_AVX512_VECTORS 4 /* vectors of eight blocks a step of fd_draw_avx512 draws */
 
 /* fd_words_avx2 with AVX-512: eight blocks a vector, and vpternlogq for each round's
  * three-way XOR. Block l of a vector ends with its words w in the low halves of
  * c[w][l]; gathering them two 64-bit halves at a time puts blocks 0, 2, 4, 6 in one
- * vector and 1, 3, 5, 7 in the other, and a two-source permutation puts them in order. */
-__attribute__((target("avx512f")))
-static void fd_words_avx512(uint32_t *out, uint64_t block, int64_t nblocks, uint64_t seed,
-                            uint32_t purpose)
+ * vector and 1, 3, 5, 7 in the other, and a two-source permutation puts them in order.
+ * With words NULL, it writes flags[i] = word i >= threshold instead, compared in the
+ * registers, so that a mask is never stored as words and read back. */
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void fd_draw_avx512(uint32_t *words, uint8_t *flags, uint64_t block, int64_t nblocks,
+                           uint64_t seed, uint32_t purpose, uint32_t threshold)
 {
     enum { V = FD_AVX512_VECTORS, STEP = 8 * FD_AVX512_VECTORS };
     const __m512i m0 = _mm512_set1_epi64(FD_M0), m1 = _mm512_set1_epi64(FD_M1);
@@ -177,8 +179,10 @@ static void fd_words_avx512(uint32_t *out, uint64_t block, int64_t nblocks, uint
     const __m512i high = _mm512_set1_epi64((int64_t)0xFFFFFFFF00000000u);
     const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
     const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    const __m512i t = _mm512_set1_epi32((int)threshold);
     __m512i k0[10], k1[10];
-    uint32_t last[4 * STEP];
+    uint32_t last_words[4 * STEP];
+    uint8_t last_flags[4 * STEP];
     for (int r = 0; r < 10; r++) {
         k0[r] = _mm512_set1_epi64((uint32_t)((uint32_t)seed + (uint32_t)r * FD_W0));
         k1[r] = _mm512_set1_epi64((uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * FD_W1));
@@ -205,7 +209,9 @@ static void fd_words_avx512(uint32_t *out, uint64_t block, int64_t nblocks, uint
                 c[3][u] = p0;
             }
         }
-        uint32_t *o = nblocks - q >= STEP ? out + 4 * q : last;
+        int whole = nblocks - q >= STEP;
+        uint32_t *wo = words == NULL ? NULL : whole ? words + 4 * q : last_words;
+        uint8_t *fo = whole ? flags + 4 * q : last_flags;
         for (int u = 0; u < V; u++) {
             /* 0xCA: a ? b : c, bit by bit; so the two words of a lane, w1 above w0 */
             __m512i w01 = _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[1][u], 32),
@@ -214,12 +220,22 @@ static void fd_words_avx512(uint32_t *out, uint64_t block, int64_t nblocks, uint
                                                     c[2][u], 0xCA);
             __m512i even = _mm512_unpacklo_epi64(w01, w23); /* blocks 0, 2, 4, 6 */
             __m512i odd = _mm512_unpackhi_epi64(w01, w23);  /* blocks 1, 3, 5, 7 */
-            _mm512_storeu_si512((void *)(o + 32 * u), _mm512_permutex2var_epi64(even, first, odd));
-            _mm512_storeu_si512((void *)(o + 32 * u + 16),
-                                _mm512_permutex2var_epi64(even, second, odd));
+            __m512i lo = _mm512_permutex2var_epi64(even, first, odd);
+            __m512i hi = _mm512_permutex2var_epi64(even, second, odd);
+            if (wo != NULL) {
+                _mm512_storeu_si512((void *)(wo + 32 * u), lo);
+                _mm512_storeu_si512((void *)(wo + 32 * u + 16), hi);
+            } else {
+                _mm_storeu_si128((__m128i *)(fo + 32 * u),
+                                 _mm_maskz_set1_epi8(_mm512_cmpge_epu32_mask(lo, t), 1));
+                _mm_storeu_si128((__m128i *)(fo + 32 * u + 16),
+                                 _mm_maskz_set1_epi8(_mm512_cmpge_epu32_mask(hi, t), 1));
+            }
         }
-        if (o == last)
-            memcpy(out + 4 * q, last, (size_t)(4 * (nblocks - q)) * sizeof *out);
+        if (!whole && words != NULL)
+            memcpy(words + 4 * q, last_words, (size_t)(4 * (nblocks - q)) * sizeof *words);
+        else if (!whole)
+            memcpy(flags + 4 * q, last_flags, (size_t)(4 * (nblocks - q)));
     }
 }
 
@@ -234,7 +250,8 @@ static int fd_f16c = 0;           /* whether affine.h converts float16 with F16C
 static int fd_use_simd(int level)
 {
     __builtin_cpu_init();
-    if (level >= FD_AVX512 && __builtin_cpu_supports("avx512f"))
+    if (level >= FD_AVX512 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
         fd_simd = FD_AVX512;
     else if (level >= FD_AVX2 && __builtin_cpu_supports("avx2"))
         fd_simd = FD_AVX2;
@@ -251,13 +268,13 @@ static int fd_use_simd(int level)
 }
 #endif
 
-/* fd_words_portable's words, through fd_words_avx512 or fd_words_avx2 where enabled. */
+/* fd_words_portable's words, through fd_draw_avx512 or fd_words_avx2 where enabled. */
 static inline void fd_words(uint32_t *out, uint64_t block, int64_t nblocks, uint64_t seed,
                             uint32_t purpose)
 {
 #ifdef FD_AVX2_VECTORS
     if (fd_simd == FD_AVX512) {
-        fd_words_avx512(out, block, nblocks, seed, purpose);
+        fd_draw_avx512(out, NULL, block, nblocks, seed, purpose, 0);
         return;
     }
     if (fd_simd == FD_AVX2) {
@@ -269,7 +286,7 @@ static inline void fd_words(uint32_t *out, uint64_t block, int64_t nblocks, uint
 }
 
 /* Blocks drawn at a time into a buffer on the stack: about 4 KiB of words, in whole steps
- * of fd_words_avx2 (24 of them) and fd_words_avx512 (9). */
+ * of fd_words_avx2 (24 of them) and fd_draw_avx512 (9). */
 #define FD_CHUNK 288
 
 /* On x86-64 Linux fd_keep, fd_normal (and affine.h's loops) are compiled for the x86-64-v4
@@ -305,6 +322,12 @@ static int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint3
         return skip;
     }
     uint32_t t = (uint32_t)threshold, words[4 * FD_CHUNK];
+#ifdef FD_AVX2_VECTORS
+    if (fd_simd == FD_AVX512) { /* compared in the registers: no words stored */
+        fd_draw_avx512(NULL, flags, block, nblocks, seed, purpose, t);
+        return skip;
+    }
+#endif
     for (int64_t q0 = 0; q0 < nblocks; q0 += FD_CHUNK) {
         int64_t m = nblocks - q0 < FD_CHUNK ? nblocks - q0 : FD_CHUNK;
         fd_words(words, block + (uint64_t)q0, m, seed, purpose);
