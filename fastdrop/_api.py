@@ -116,7 +116,7 @@ def sample(choice, x, seed, offset, threshold, affine, noise, samples, out, retu
     m = mask_size(x, noise)
     wanted = return_mask or noise is not None
     bits = np.empty((k, (m + 7) // 8) if wanted else (0, 0), np.uint8)
-    y3, n_threads = (y if samples is not None else y[None]), _threads.for_call(y.size)
+    y3, n_threads = (y if samples is not None else y[None]), _threads.for_call(y.size, choice[2])
     if noise is not None:
         draw = (seed, offset, threshold)
         _noise_shaped(choice, x, y3, bits, noise, draw, affine, n_threads)
@@ -131,7 +131,7 @@ def regenerate(choice, grad, threshold, scale, mask, seed, offset, noise, out):
     """``out = keep ? grad * scale : +0.0`` with ``keep`` from a packed ``mask`` or redrawn
     from ``(seed, offset)``; ``noise`` as for :func:`sample`."""
     y = np.empty(grad.shape, _checks.native(grad.dtype)) if out is None else out
-    n_threads = _threads.for_call(grad.size)
+    n_threads = _threads.for_call(grad.size, choice[2])
     affine = (scale, IDENTITY, 0.0)
     if noise is not None:
         if mask is None:
@@ -162,7 +162,7 @@ def evaluate(choice, x, factor, samples, out):
     if factor is None or not y.size:
         np.copyto(y3, x)
         return y
-    n_threads = _threads.for_call(x.size)
+    n_threads = _threads.for_call(x.size, choice[2])
     call(choice, lambda k: _layout.run(k.scale, [x], y3[0, ...], lambda *_: (factor, n_threads)))
     np.copyto(y3[1:], y3[0])
     return y
@@ -173,10 +173,10 @@ def common(x, p, rng, offset, backend) -> np.ndarray | None:
     ``x``, ``p``, ``rng`` and ``offset`` are of its kind (an aligned, C-contiguous, native
     float32 or float64 array, a float, two ints) and the backend in force for
     ``backend=backend`` runs on Cython; else None, and the caller takes the general path."""
-    entry = _backends.common_entry(backend)
-    if entry is None:
+    cython = _backends.common_entry(backend)
+    if cython is None:
         return None
-    return entry(x, p, rng, offset, _threads.get_num_threads(), _threads.PARALLEL_MIN)
+    return cython.common(x, p, rng, offset, _threads.get_num_threads(), cython.PARALLEL_MIN)
 
 
 def all_kept(m: int, samples: int | None) -> np.ndarray:
@@ -519,7 +519,7 @@ def bernoulli_mask(
     bits = np.empty((1, (m + 7) // 8), np.uint8)
     seed = _checks.seed(rng)
     if m:
-        n_threads = _threads.for_call(m)
+        n_threads = _threads.for_call(m, choice[2])
         call(choice, draw_masks, bits, m, seed, offset, _checks.threshold(p), n_threads)
     if packed:
         return bits[0]

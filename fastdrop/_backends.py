@@ -115,14 +115,13 @@ def resolve(name: str) -> tuple[str, ModuleType]:
     raise RuntimeError("no fastdrop backend can be loaded")  # numpy always can
 
 
-def common_entry(backend: str | None):
-    """Cython's ``common``, the whole of the common ``dropout`` call in C, when the backend
-    in force for a call with ``backend=backend`` would run it on Cython (``"auto"`` or
-    ``"cython"``); None otherwise."""
+def common_entry(backend: str | None) -> ModuleType | None:
+    """The Cython backend, whose ``common`` runs the whole of the common ``dropout`` call
+    in C, when the backend in force for a call with ``backend=backend`` would run it on
+    Cython (``"auto"`` or ``"cython"``); None otherwise."""
     if requested(backend) not in ("auto", "cython"):
         return None
-    module = load("cython")
-    return None if module is None else module.common
+    return load("cython")
 
 
 def get_backend() -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import platform
+import time
 from importlib import metadata
 
 import numpy as np
 
 import fastdrop
-from fastdrop import _backends, _bench, _threads
+from fastdrop import _backends, _bench, _checks, _threads
+from fastdrop._api import NO_BITS
 from fastdrop.testing import (
     BOUND,
     PIPELINES,
@@ -51,9 +53,14 @@ def report() -> str:
         why = _backends.why_unavailable(name) if _backends.load(name) is None else None
         lines.append(f"{'backend ' + name:<22}{'available' if why is None else why}")
     lines.append(f"{'default backend':<22}{fastdrop.get_backend()}")
+    serial = ", ".join(
+        f"{k.PARALLEL_MIN} ({name})"
+        for name in ("cython", "numba")
+        if (k := _backends.load(name)) is not None
+    )
     lines.append(
         f"{'threads':<22}{fastdrop.get_num_threads()} (of {_threads.cores()} cores; calls "
-        f"under {_threads.PARALLEL_MIN} elements run on one)"
+        f"under {serial} elements run on one)"
     )
     return "\n".join(lines)
 
@@ -112,6 +119,51 @@ def scaling_table(n: int, counts: tuple[int, ...], budget: float = 2.0) -> str:
     return "\n".join(lines)
 
 
+def crossover_table(rounds: int = 40) -> str:
+    """Where a second thread pays: each compiled backend's dropout kernel on float32
+    arrays of 2**14 to 2**21 elements, into a preallocated output, on one thread and on
+    ``get_num_threads()`` threads, called back to back and right after a NumPy matrix
+    product (whose BLAS threads may still be busy; the product itself is not timed).
+    Reports the 10th percentile of ``rounds`` interleaved calls of each (this machine's
+    quiet moments) and the ratio of the parallel time to the serial one: the
+    measurements behind each backend's ``PARALLEL_MIN``."""
+    n_threads = fastdrop.get_num_threads()
+    a = np.ones((64, 256), np.float32)
+    w = np.ones((256, 256), np.float32)
+    cases = [(blas, t) for blas in (False, True) for t in (1, n_threads)]
+    affine = (_checks.keep_scale(P, "inverted"), -0.0, 0.0)
+    lines = [
+        f"float32, p = {P}, into out=; 1 thread against {n_threads}; 10th percentile of "
+        f"{rounds} interleaved calls, in us",
+        f"{'backend':<9}{'size':>9}{'1':>10}{n_threads:>10}{'ratio':>7}"
+        f"{'after BLAS: 1':>16}{n_threads:>10}{'ratio':>7}",
+    ]
+    for backend in ("cython", "numba"):
+        kernels = _backends.load(backend)
+        if kernels is None:
+            continue
+        for n in (1 << e for e in range(14, 22)):
+            x = np.random.default_rng(0).standard_normal((1, n), dtype=np.float32)
+            y = np.empty((1, 1, n), np.float32)
+            times: dict[tuple[bool, int], list[float]] = {case: [] for case in cases}
+            for r in range(rounds + 1):  # the first round warms up, untimed
+                for blas, t in cases[r % 4 :] + cases[: r % 4]:
+                    if blas:
+                        a @ w
+                    t0 = time.perf_counter()
+                    kernels.forward(x, y, NO_BITS, 1, 0, n, n, _checks.threshold(P), *affine, t)
+                    if r:
+                        times[blas, t].append((time.perf_counter() - t0) * 1e6)
+            us = {case: float(np.percentile(ts, 10)) for case, ts in times.items()}
+            cells = "".join(
+                f"{us[blas, 1]:>{16 if blas else 10}.1f}{us[blas, n_threads]:>10.1f}"
+                f"{us[blas, n_threads] / us[blas, 1]:>7.2f}"
+                for blas in (False, True)
+            )
+            lines.append(f"{backend:<9}{n:>9}{cells}")
+    return "\n".join(lines)
+
+
 def pipelines_table(budget: float = 10.0) -> str:
     """The real pipelines of :func:`fastdrop.testing.pipelines` (a NumPy MLP's training
     step, Monte Carlo inference), timed interleaved: each one's time and its ratio to the
@@ -163,6 +215,12 @@ def parser() -> argparse.ArgumentParser:
         help="instead of the speed table, a thread-scaling table at the first of --sizes",
     )
     report.add_argument(
+        "--crossover",
+        action="store_true",
+        help="instead of the speed table, where a second thread pays off, back to back and "
+        "after a BLAS call: what the size calls run serially below was chosen from",
+    )
+    report.add_argument(
         "--pipelines",
         action="store_true",
         help="instead of the speed table, a NumPy MLP's training step and Monte Carlo "
@@ -204,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("--family", args.family),
                 ("--threads", args.threads),
                 ("--pipelines", args.pipelines),
+                ("--crossover", args.crossover),
             )
             if value
         ]
@@ -217,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = tuple(args.report_sizes or SIZES)
     if args.pipelines:
         print(pipelines_table())
+    elif args.crossover:
+        print(crossover_table())
     elif args.threads:
         print(scaling_table(sizes[0], tuple(args.threads)))
     else:

@@ -1,7 +1,8 @@
 """How many threads a call runs on.
 
-A call runs on one thread when it has fewer than ``PARALLEL_MIN`` elements to produce;
-otherwise on the count in force for the calling thread, which is the first of:
+A call runs on one thread when it has fewer elements to produce than its backend's
+``PARALLEL_MIN`` (measured per backend: ``python -m fastdrop --crossover``); otherwise on
+the count in force for the calling thread, which is the first of:
 
 1. the innermost ``threads(n)`` block of the calling thread (and context);
 2. the process default set by ``set_num_threads(n)``, which is also what
@@ -22,16 +23,9 @@ import contextlib
 import contextvars
 import os
 from collections.abc import Iterator
+from types import ModuleType
 
 import numpy as np
-
-# Below this many elements a call runs on the calling thread alone: waking a sleeping
-# worker costs more than it saves. On the project's 2-core machine, dropout into out= on
-# two threads against one (README "Threads and BLAS"): with nothing else running,
-# Cython's took 0.86x at 2**16, 0.61x at 2**18; Numba's 1.50x and 0.80x. Right after a
-# NumPy matrix product, whose OpenBLAS threads busy-wait on the other core for a while,
-# two threads gained nothing (1.00-1.05x from 2**18 on) and lost below (1.10-1.56x).
-PARALLEL_MIN = 1 << 18
 
 _default: int | None = None  # set_num_threads's, or the environment's once read
 _scope: contextvars.ContextVar[int | None] = contextvars.ContextVar(
@@ -81,8 +75,9 @@ def default() -> int:
 def get_num_threads() -> int:
     """The number of threads a large call made now from this thread would use.
 
-    Calls with fewer than ``PARALLEL_MIN`` (2**18) elements to produce run on one
-    thread whatever the setting: a parallel launch would cost them more than it saves.
+    Calls with fewer elements to produce than their backend's threshold (65536 for
+    Cython, 1048576 for Numba) run on one thread whatever the setting: waking a worker
+    would cost them more than it saves.
 
     Raises
     ------
@@ -143,11 +138,12 @@ def threads(n: int) -> Iterator[None]:
         _scope.reset(token)
 
 
-def for_call(n: int) -> int:
-    """The threads for a call that produces ``n`` elements: one below ``PARALLEL_MIN``.
+def for_call(n: int, kernels: ModuleType) -> int:
+    """The threads for a call of ``kernels`` that produces ``n`` elements: one below the
+    backend's ``PARALLEL_MIN``.
 
     The setting is read either way, so that a bad ``FASTDROP_NUM_THREADS`` is reported
     at the first call, whatever its size.
     """
     count = get_num_threads()
-    return 1 if n < PARALLEL_MIN else count
+    return 1 if n < kernels.PARALLEL_MIN else count

@@ -414,7 +414,7 @@ def gaussian_dropout(
 
 def _gaussian(choice, x, seed, offset, sigma, out) -> np.ndarray:
     y = np.empty(x.shape, _checks.native(x.dtype)) if out is None else out
-    n_threads = _threads.for_call(x.size)
+    n_threads = _threads.for_call(x.size, choice[2])
 
     def args(first: int, x2: np.ndarray) -> tuple:
         return seed, (offset + first) % U64, x2.shape[1], sigma, n_threads
@@ -566,7 +566,7 @@ def dropout_add(
     y = np.empty(x.shape, _checks.native(x.dtype)) if out is None else out
     bits = np.empty((x.size + 7) // 8 if return_mask else 0, np.uint8)
     if x.size:
-        n_threads = _threads.for_call(x.size)
+        n_threads = _threads.for_call(x.size, choice[2])
         args = (x, bias_b, residual, y, bits, seed, offset, threshold, scale, n_threads)
         call(choice, _add, *args)
     return (y, bits) if return_mask else y

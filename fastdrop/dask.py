@@ -119,10 +119,11 @@ def _forward(x, y, where, draw, affine, backend) -> None:
     s * (whole array's size)`` on; ``draw = (seed, offset, threshold)``, ``affine = (scale,
     shift, fill)``."""
     seed, offset, threshold = draw
-    n_threads = _threads.for_call(y.size)
     step = math.prod(where[0])
 
     def run(k):
+        n_threads = _threads.for_call(y.size, k)
+
         def kernel(x2, y2, first, row_step):
             k.forward(x2, y2, NO_BITS, seed, first, row_step, step, threshold, *affine, n_threads)
 
@@ -171,8 +172,8 @@ def _affine_chunk(x, draw, affine, noise, samples, backend, block_info=None):
         m = math.prod(noise)
         draws = [(seed, (offset + s * m) % U64, threshold) for s in range(k)]
         flags = np.stack([_keep(noise_where, part, d, backend) for d in draws]).view(np.uint8)
-        n_threads = _threads.for_call(y.size)
         choice = _api.backend_for(backend)
+        n_threads = _threads.for_call(y.size, choice[2])
         _api.call(choice, _api._broadcast_apply, x, y, flags, affine, n_threads)
     return y if samples is not None else y[0]
 
@@ -193,10 +194,11 @@ def _add_chunk(x, residual, bias, draw, scale, backend, block_info=None):
     # Native before broadcasting, so a byteswapped bias is copied at its own size.
     bias = np.array(IDENTITY, dtype) if bias is None else _layout.native(bias)
     seed, offset, threshold = draw
-    n_threads = _threads.for_call(x.size)
     no_bits = np.empty(0, np.uint8)
 
     def run(k):
+        n_threads = _threads.for_call(x.size, k)
+
         def kernel(x2, b2, r2, y2, first, row_step):
             k.add(x2, b2, r2, y2, no_bits, seed, first, row_step, threshold, scale, n_threads)
 
@@ -211,9 +213,10 @@ def _gaussian_chunk(x, seed, offset, sigma, backend, block_info=None):
     where = _where(block_info)
     y = np.empty(x.shape, _checks.native(x.dtype))
     if x.size:
-        n_threads = _threads.for_call(x.size)
 
         def run(k):
+            n_threads = _threads.for_call(x.size, k)
+
             def kernel(x2, y2, first, row_step):
                 k.gaussian(x2, y2, seed, first, row_step, sigma, n_threads)
 
@@ -248,9 +251,10 @@ def _mask_backward_chunk(grad, mask, scale, backend):
     y = np.empty(grad.shape, _checks.native(grad.dtype))
     if grad.size:
         bits = mask.reshape(-1)[: (grad.size + 7) // 8]
-        n_threads = _threads.for_call(grad.size)
+        choice = _api.backend_for(backend)
+        n_threads = _threads.for_call(grad.size, choice[2])
         _api.call(
-            _api.backend_for(backend),
+            choice,
             lambda k: _layout.run(k.backward, [grad], y, lambda *_: (bits, scale, n_threads)),
         )
     return y

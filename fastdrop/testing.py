@@ -97,7 +97,7 @@ def implementations(
     they are installed.
     """
     y = np.empty_like(x)
-    n_threads = _threads.for_call(x.size)  # the threads dropout of x gets
+    n_threads = _threads.for_call(x.size, bound_kernels())  # what dropout of x gets
     scale = 1.0 / (1.0 - p) if p < 1 else 0.0
     bound = bound_kernels()
     x2, y2 = x.reshape(1, -1), y.reshape(1, -1)
@@ -135,7 +135,7 @@ def family_implementations(
     if x.ndim != 1 or x.size % 4096:
         raise ValueError(f"x must be 1-D with a multiple of 4096 elements, got shape {x.shape}")
     rows = {BOUND: implementations(x, p, peers=False)[BOUND]}
-    n_threads = _threads.for_call(x.size)  # the threads dropout of x gets
+    n_threads = _threads.for_call(x.size, bound_kernels())  # what dropout of x gets
     bound = bound_kernels()
     ys = np.empty((SAMPLES, 1, x.size), x.dtype)
     rows[f"{BOUND} x{SAMPLES}"] = lambda: [
@@ -209,7 +209,11 @@ def _peers(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], ob
 
 
 def best_times(
-    rows: dict[Key, Callable[[], object]], budget: float = 0.0, *, number: int = 1
+    rows: dict[Key, Callable[[], object]],
+    budget: float = 0.0,
+    *,
+    number: int = 1,
+    percentile: float = 0.0,
 ) -> dict[Key, float]:
     """Best time per call of each callable, in seconds, over interleaved rounds.
 
@@ -218,11 +222,12 @@ def best_times(
     ratio fastdrop reports is measured. Each round starts one row later than the last,
     so that no row always follows the same one (PyTorch's threads, say, spin on the
     cores for a while after its call). After one warm-up call each, rounds go on for
-    about ``budget`` seconds, at least 3 and at most 200.
+    about ``budget`` seconds, at least 3 and at most 200. "Best" is the round's
+    ``percentile`` (0, the default: the fastest round).
     """
     for fn in rows.values():
         fn()
-    best = dict.fromkeys(rows, float("inf"))
+    times: dict[Key, list[float]] = {name: [] for name in rows}
     deadline = time.perf_counter() + budget
     rounds = 0
     names = list(rows)
@@ -233,9 +238,9 @@ def best_times(
             t0 = time.perf_counter()
             for _ in range(number):
                 fn()
-            best[name] = min(best[name], (time.perf_counter() - t0) / number)
+            times[name].append((time.perf_counter() - t0) / number)
         rounds += 1
-    return best
+    return {name: float(np.percentile(ts, percentile)) for name, ts in times.items()}
 
 
 # -- real pipelines ------------------------------------------------------------------------

@@ -40,7 +40,8 @@ def test_python_m_fastdrop_reports_and_times():
         "numpy idiom",
     ):
         assert expected in out
-    assert re.search(r"threads +\d+ \(of \d+ cores; calls under \d+ elements run on one\)", out)
+    serial = r"calls under \d+ \(cython\), \d+ \(numba\) elements run on one"
+    assert re.search(rf"threads +\d+ \(of \d+ cores; {serial}\)", out)
     rows = [
         line.split() for line in out.splitlines() if line.strip().startswith(("1000 ", "20000 "))
     ]

@@ -46,20 +46,20 @@ def ok(result: subprocess.CompletedProcess) -> str:
 
 
 def test_a_call_runs_on_the_calling_thread_below_parallel_min():
-    below = _threads.PARALLEL_MIN - 1
     out = ok(
         run_python(
-            f"""
+            """
             import numpy as np, fastdrop
             from fastdrop import _backends
             for name in ("cython", "numba"):
-                workers = _backends.load(name).pool_workers
+                kernels = _backends.load(name)
+                below = kernels.PARALLEL_MIN - 1
                 with fastdrop.threads(2):
-                    fastdrop.dropout(np.ones({below}, np.float32), 0.5, rng=1, backend=name)
+                    fastdrop.dropout(np.ones(below, np.float32), 0.5, rng=1, backend=name)
                     fastdrop.dropout(np.ones(64, np.float32), 0.5, rng=1, backend=name)
-                    print(name, workers(), end=" ")
-                    fastdrop.dropout(np.ones({below + 1}, np.float32), 0.5, rng=1, backend=name)
-                    print(workers())
+                    print(name, kernels.pool_workers(), end=" ")
+                    fastdrop.dropout(np.ones(below + 1, np.float32), 0.5, rng=1, backend=name)
+                    print(kernels.pool_workers())
             """
         )
     )
@@ -140,7 +140,7 @@ def test_setter_and_scope_win_over_the_environment():
 
 @pytest.mark.parametrize("backend", COMPILED)
 def test_more_threads_than_cores_gives_the_same_bits(backend, monkeypatch):
-    monkeypatch.setattr(_threads, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(_backends.load(backend), "PARALLEL_MIN", 0)
     x = fastdrop.testing.make_array((7, 4099), np.float32)
     with fastdrop.threads(1):
         ref = fastdrop.dropout(x, 0.3, rng=4, return_mask=True, backend=backend)
@@ -308,8 +308,8 @@ def test_parallel_min_is_what_the_kernels_are_called_with(monkeypatch):
     monkeypatch.setattr(kernels, "forward", lambda *a: calls.append(a[-1]) or forward(*a))
     kw = dict(rng=1, return_mask=True, backend="cython")  # the general path: forward
     with fastdrop.threads(2):
-        fastdrop.dropout(np.ones(_threads.PARALLEL_MIN - 1), 0.5, **kw)
-        fastdrop.dropout(np.ones(_threads.PARALLEL_MIN), 0.5, **kw)
+        fastdrop.dropout(np.ones(kernels.PARALLEL_MIN - 1), 0.5, **kw)
+        fastdrop.dropout(np.ones(kernels.PARALLEL_MIN), 0.5, **kw)
         with fastdrop.threads(1):
-            fastdrop.dropout(np.ones(_threads.PARALLEL_MIN), 0.5, **kw)
+            fastdrop.dropout(np.ones(kernels.PARALLEL_MIN), 0.5, **kw)
     assert calls == [1, 2, 1]

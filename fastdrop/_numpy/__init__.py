@@ -9,7 +9,10 @@ holds temporaries the size of the input.
 from fastdrop._numpy.kernels import add, apply, backward, forward, gaussian, mask, scale
 from fastdrop._numpy.philox import draw, normal, philox4x32
 
+PARALLEL_MIN = 0  # the reference ignores n_threads: it always runs on the calling thread
+
 __all__ = [
+    "PARALLEL_MIN",
     "add",
     "apply",
     "backward",

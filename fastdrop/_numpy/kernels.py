@@ -6,7 +6,9 @@ order, as 2-D views ``(rows, cols)`` with any strides (zero strides too, for inp
 broadcast); element ``(r, c)`` sits at stream position ``pos0 + r * row_step + c``
 (mod 2**64) and at packed-mask index ``r * cols + c``. ``bits`` is a ``uint8`` array of
 ``ceil(rows * cols / 8)`` bytes (``forward``: one such row per sample), or empty when no
-mask is wanted. ``n_threads`` is accepted for a uniform signature and ignored here.
+mask is wanted. ``n_threads`` is how many threads a kernel may use (the engine gives 1 to
+calls that produce fewer elements than the backend's ``PARALLEL_MIN``, which each backend
+package exports); it is accepted for a uniform signature and ignored here.
 
 Values are computed in float32 for float16 and float32 arrays and in float64 for float64
 arrays (the *compute precision*), each operation rounded there in the order written, and
