@@ -194,3 +194,13 @@ def test_pipelines_table():
         assert float(rows[name][-1]) > 0
         if name == twin:
             assert rows[name][-1] == "1.00"
+
+
+def test_crossover_table():
+    from fastdrop import _info
+
+    assert _info.parser().parse_args(["--crossover"]).crossover
+    rows = [line.split() for line in _info.crossover_table(rounds=1).splitlines()[2:]]
+    assert {row[0] for row in rows} == {"cython", "numba"}
+    assert [int(row[1]) for row in rows if row[0] == "cython"] == [2**e for e in range(14, 22)]
+    assert all(float(v) > 0 for row in rows for v in row[2:])
