@@ -4,8 +4,6 @@ Every mask is a pure function of ``(seed, offset, p, shape)``, drawn with Philox
 and identical on every backend (Numba, Cython, NumPy), thread count and layout.
 """
 
-import importlib.util
-
 try:  # first: the build writes _version.py, so only a built fastdrop has it
     from fastdrop._version import version as __version__  # noqa: F401
 except ModuleNotFoundError as missing:
@@ -15,7 +13,7 @@ except ModuleNotFoundError as missing:
 
     hand_over(__file__)  # to a built fastdrop, or an ImportError that says how to build
 
-from fastdrop import random
+from fastdrop import _threadpool, random
 from fastdrop._api import bernoulli_mask, dropout, dropout_backward
 from fastdrop._backends import available_backends, get_backend, set_backend, use_backend
 from fastdrop._layer import Dropout
@@ -37,8 +35,7 @@ from fastdrop._variants import (
     spatial_dropout_backward,
 )
 
-if importlib.util.find_spec("threadpoolctl") is not None:  # else nothing can ask
-    from fastdrop import _threadpool  # noqa: F401  (threadpoolctl sees fastdrop's threads)
+_threadpool.register()  # threadpoolctl, where installed, sees fastdrop's threads
 
 __all__ = [
     "Dropout",

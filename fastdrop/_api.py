@@ -26,7 +26,13 @@ Choice = tuple[str, str, ModuleType]
 
 
 def backend_for(backend: str | None) -> Choice:
-    """``(requested, chosen, kernels)`` for a call with ``backend=backend``."""
+    """``(requested, chosen, kernels)`` for a call with ``backend=backend``.
+
+    Every public call asks this after checking its arguments and before drawing from a
+    Generator; so it also reads the thread setting now, and a bad ``FASTDROP_NUM_THREADS``
+    fails the call before anything is drawn.
+    """
+    _threads.get_num_threads()
     requested = _backends.requested(backend)
     return (requested, *_backends.resolve(requested))
 
@@ -176,7 +182,7 @@ def common(x, p, rng, offset, backend) -> np.ndarray | None:
     cython = _backends.common_entry(backend)
     if cython is None:
         return None
-    return cython.common(x, p, rng, offset, _threads.get_num_threads(), cython.PARALLEL_MIN)
+    return cython.common(x, p, rng, offset, _threads.usable(), cython.PARALLEL_MIN)
 
 
 def all_kept(m: int, samples: int | None) -> np.ndarray:
@@ -435,7 +441,12 @@ def dropout_backward(
     >>> bool(np.array_equal(g != 0, y != 0))
     True
     """
-    if mask is None and scaling == "inverted" and noise_shape is out is None:
+    if (
+        mask is None
+        and type(scaling) is str  # not an ndarray, whose == would be elementwise
+        and scaling == "inverted"
+        and noise_shape is out is None
+    ):
         g = common(grad, p, rng, offset, backend)  # the forward call's own arithmetic
         if g is not None:
             return g

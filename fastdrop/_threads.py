@@ -27,7 +27,10 @@ from types import ModuleType
 
 import numpy as np
 
+PER_CORE = 8  # the most threads a call runs per core, whatever the setting
+
 _default: int | None = None  # set_num_threads's, or the environment's once read
+_most: int | None = None  # PER_CORE times the cores, once counted
 _scope: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "fastdrop_threads", default=None
 )
@@ -101,7 +104,7 @@ def set_num_threads(n: int) -> None:
     ``threadpoolctl.threadpool_limits`` sets this too, and restores it when its block
     ends. A count above the number of cores is allowed: the calls then oversubscribe them
     and run slower, with the same results (every element's draw depends on its position
-    alone).
+    alone). They run on at most ``PER_CORE`` (8) threads a core.
 
     Parameters
     ----------
@@ -138,12 +141,21 @@ def threads(n: int) -> Iterator[None]:
         _scope.reset(token)
 
 
+def usable() -> int:
+    """The count in force, at most ``PER_CORE`` threads a core: beyond that a call only
+    pays for threads that wait (a count of 10**6 would start that many)."""
+    global _most
+    if _most is None:
+        _most = PER_CORE * cores()
+    return min(get_num_threads(), _most)
+
+
 def for_call(n: int, kernels: ModuleType) -> int:
     """The threads for a call of ``kernels`` that produces ``n`` elements: one below the
-    backend's ``PARALLEL_MIN``.
+    backend's ``PARALLEL_MIN``, else :func:`usable`.
 
     The setting is read either way, so that a bad ``FASTDROP_NUM_THREADS`` is reported
     at the first call, whatever its size.
     """
-    count = get_num_threads()
+    count = usable()
     return 1 if n < kernels.PARALLEL_MIN else count

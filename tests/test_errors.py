@@ -388,3 +388,10 @@ def test_out_whose_elements_overlap_is_a_value_error(backend):
     out = np.lib.stride_tricks.as_strided(buf, (4, 6), (8, 32), writeable=True)
     fastdrop.dropout(x, 0.5, rng=1, out=out, backend=backend)
     np.testing.assert_array_equal(out, fastdrop.dropout(x, 0.5, rng=1))
+
+
+def test_backward_scaling_must_be_a_string_on_the_fast_path_too():
+    g = np.ones(16, np.float32)
+    for bad in (np.array("inverted"), np.array(["inverted", "classic"])):
+        with pytest.raises(TypeError, match="scaling"):
+            fastdrop.dropout_backward(g, 0.5, rng=1, scaling=bad)

@@ -215,3 +215,29 @@ def test_many_tiles(kernels, n_threads):
                 out[mod] = (y, bits, g, s)
             for a, b, exact in zip(out[kernels], out[ref], (True, True, True, False), strict=True):
                 same(a, b, nan_payloads=exact)  # add's NaN + NaN: either NaN
+
+
+def test_cython_kernels_refuse_arrays_they_would_read_or_write_past():
+    # The Cython kernels take raw pointers: a wrong array must raise, not scribble.
+    cy = _backends.load("cython")
+    if cy is None:
+        pytest.skip("cython unavailable")
+    x = np.ones((4, 8), np.float32)
+    out, bits = np.zeros_like(x), np.zeros(4, np.uint8)
+    wrong = [
+        (TypeError, (x.astype(np.int8), out.astype(np.int8), bits)),
+        (TypeError, (x, out.astype(np.float64), bits)),
+        (ValueError, (x, out[:, :4], bits)),
+        (ValueError, (x, np.empty((4, 8, 1), np.float32), bits)),
+        (ValueError, (x, np.broadcast_to(np.float32(0), x.shape), bits)),  # read-only
+        (ValueError, (x, out, bits[:3])),
+        (ValueError, (x, out, np.zeros(8, np.uint8)[::2])),
+        (ValueError, (x, out, np.zeros(4, np.uint16))),
+    ]
+    for error, arrays in wrong:
+        with pytest.raises(error):
+            cy.backward(*arrays, 1.0, 1)
+    with pytest.raises(ValueError, match="packed masks"):
+        cy.forward(x, out[None], np.zeros((2, 4), np.uint8), 1, 0, 8, 32, 2**31, 2.0, -0.0, 0.0, 1)
+    cy.backward(x, out, bits, 1.0, 1)
+    assert not out.any()

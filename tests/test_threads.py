@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -313,3 +314,68 @@ def test_parallel_min_is_what_the_kernels_are_called_with(monkeypatch):
         with fastdrop.threads(1):
             fastdrop.dropout(np.ones(kernels.PARALLEL_MIN), 0.5, **kw)
     assert calls == [1, 2, 1]
+
+
+def test_a_bad_fastdrop_num_threads_draws_nothing_from_the_generator():
+    out = ok(
+        run_python(
+            """
+            import numpy as np, fastdrop, threadpoolctl
+            x = np.ones((4, 300), np.float32)
+            calls = [
+                lambda g: fastdrop.dropout(x, 0.5, rng=g, return_mask=True),
+                lambda g: fastdrop.dropout(x, 0.5, rng=g, backend="numpy"),
+                lambda g: fastdrop.dropout_backward(x, 0.5, rng=g, out=np.empty_like(x)),
+                lambda g: fastdrop.bernoulli_mask(x.shape, 0.5, rng=g),
+                lambda g: fastdrop.gaussian_dropout(x, 0.5, rng=g),
+                lambda g: fastdrop.dropout_add(x, x, 0.5, rng=g),
+                lambda g: fastdrop.spatial_dropout(x[None], 0.5, rng=g),
+            ]
+            for call in calls:
+                g = np.random.default_rng(0)
+                before = g.bit_generator.state
+                try:
+                    call(g)
+                except ValueError as exc:
+                    assert "FASTDROP_NUM_THREADS" in str(exc)
+                print(g.bit_generator.state == before, end=" ")
+            # threadpoolctl goes on working: fastdrop's own calls report the variable.
+            info = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "fastdrop"]
+            print(info[0]["num_threads"] >= 1)
+            """,
+            FASTDROP_NUM_THREADS="many",
+        )
+    )
+    assert out.split() == ["True"] * 8
+
+
+def test_an_older_threadpoolctl_is_left_alone(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from fastdrop import _threadpool
+
+    before = list(threadpoolctl._ALL_CONTROLLERS)
+    monkeypatch.setattr(_threadpool, "_registered", False)
+    monkeypatch.setattr(_threadpool.metadata, "version", lambda name: "3.2.0")
+    _threadpool.register()  # 3.2 takes controllers but does not check their symbols
+    assert threadpoolctl._ALL_CONTROLLERS == before
+
+
+def test_a_thread_that_cannot_start_leaves_the_call_to_those_there_are(monkeypatch):
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    fresh = pool._Pool()
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    parts: list[tuple[int, int]] = []
+    fresh.run(lambda begin, end: parts.append((begin, end)), 100, 4)
+    assert fresh.workers() == 0
+    assert sorted(i for begin, end in parts for i in range(begin, end)) == list(range(100))
+
+
+def test_a_count_of_a_billion_runs_on_a_few_threads_per_core():
+    x = fastdrop.testing.make_array((300_000,), np.float32)
+    ref = fastdrop.dropout(x, 0.3, rng=2, backend="numpy")
+    with fastdrop.threads(10**9):
+        assert _threads.usable() == _threads.PER_CORE * _threads.cores()
+        for backend in ("auto", *COMPILED):
+            assert_bits_equal(fastdrop.dropout(x, 0.3, rng=2, backend=backend), ref)

@@ -80,7 +80,7 @@ cdef struct Job:
     # One kernel call: its arrays, its scalars, and tile(job, i0), which does the tile of
     # flat indices i0 <= i < min(i0 + TILE, n). Each kernel reads the fields it needs.
     void (*tile)(const Job *j, int64_t i0) noexcept nogil
-    int kind  # NPY_FLOAT, NPY_DOUBLE or NPY_HALF: which real the grids hold
+    int kind  # NPY_FLOAT, NPY_DOUBLE or NPY_FLOAT16: which real the grids hold
     int64_t n  # elements of x (mask: of the mask)
     Grid x
     Grid y  # forward: sample 0, the others samples apart
@@ -412,34 +412,53 @@ cdef void _tiles(void *ctx, int64_t begin, int64_t end) noexcept nogil:
         j.tile(j, t * TILE)
 
 
-# -- the calls: describe the arrays in a Job, then run its tiles on the pool.
+# -- the calls: describe the arrays in a Job, then run its tiles on the pool. The kernels
+# -- take raw pointers, so each array is checked first to be what the tiles will read or
+# -- write (the engine only hands over such views; a wrong one must fail, not scribble).
 
-cdef Grid _grid(cnp.ndarray a):
-    """The last two axes of a: kernels take 2-D views (forward's y: its first sample)."""
+cdef Grid _grid(cnp.ndarray a, cnp.ndarray x, int kind, int ndim, bint writes) except *:
+    """The 2-D view of a's last two axes (forward's y: its first sample), once a has ndim
+    axes, x's last two, dtype number kind, aligned items, and is writeable if writes."""
     cdef Grid g
-    cdef int d = cnp.PyArray_NDIM(a)
     cdef cnp.npy_intp size = cnp.PyArray_ITEMSIZE(a)
+    if cnp.PyArray_TYPE(a) != kind:
+        raise TypeError(f"kernel array of dtype {a.dtype}, where {x.dtype} or uint8 belongs")
+    if (cnp.PyArray_NDIM(a) != ndim or cnp.PyArray_DIM(a, ndim - 2) != cnp.PyArray_DIM(x, 0)
+            or cnp.PyArray_DIM(a, ndim - 1) != cnp.PyArray_DIM(x, 1)):
+        raise ValueError(f"kernel array of shape {(<object>a).shape} for a view of shape "
+                         f"{(<object>x).shape}")
+    if not cnp.PyArray_ISALIGNED(a) or (writes and not cnp.PyArray_ISWRITEABLE(a)):
+        raise ValueError("kernel arrays must be aligned, and outputs writeable")
     g.data = <char *>cnp.PyArray_DATA(a)
-    g.cols = cnp.PyArray_DIM(a, d - 1)
-    g.rs = cnp.PyArray_STRIDE(a, d - 2) // size
-    g.cs = cnp.PyArray_STRIDE(a, d - 1) // size
+    g.cols = cnp.PyArray_DIM(a, ndim - 1)
+    g.rs = cnp.PyArray_STRIDE(a, ndim - 2) // size
+    g.cs = cnp.PyArray_STRIDE(a, ndim - 1) // size
     return g
 
 
-cdef uint8_t *_bits(cnp.ndarray bits):
-    """A packed mask's first byte (C-contiguous), or NULL for an empty one: no mask wanted."""
-    return <uint8_t *>cnp.PyArray_DATA(bits) if cnp.PyArray_SIZE(bits) else NULL
+cdef uint8_t *_bits(cnp.ndarray bits, int64_t nbytes, bint optional=True) except? NULL:
+    """A packed mask's first byte, once it is C-contiguous uint8 with at least nbytes
+    bytes; or, if optional, NULL for an empty one: no mask wanted."""
+    if optional and cnp.PyArray_SIZE(bits) == 0:
+        return NULL
+    if (cnp.PyArray_TYPE(bits) != cnp.NPY_UINT8 or not cnp.PyArray_IS_C_CONTIGUOUS(bits)
+            or cnp.PyArray_SIZE(bits) < nbytes):
+        raise ValueError(f"a packed mask must be C-contiguous uint8 of {nbytes} bytes or more")
+    return <uint8_t *>cnp.PyArray_DATA(bits)
 
 
 cdef Job _job(void (*tile)(const Job *j, int64_t i0) noexcept nogil, cnp.ndarray x,
-              cnp.ndarray y):
-    """A Job for tile over x's elements, writing y (forward: y's first sample)."""
+              cnp.ndarray y, int y_ndim=2) except *:
+    """A Job for tile over x's elements, a float16, float32 or float64 2-D view, writing
+    y, x's dtype and shape (forward: y_ndim 3, samples first)."""
     cdef Job j
     j.tile = tile
     j.kind = cnp.PyArray_TYPE(x)
+    if j.kind != cnp.NPY_FLOAT16 and j.kind != cnp.NPY_FLOAT and j.kind != cnp.NPY_DOUBLE:
+        raise TypeError(f"kernels take float16, float32 or float64 arrays, not {x.dtype}")
     j.n = cnp.PyArray_SIZE(x)
-    j.x = _grid(x)
-    j.y = _grid(y)
+    j.x = _grid(x, x, j.kind, 2, False)
+    j.y = _grid(y, x, j.kind, y_ndim, True)
     j.bits = NULL
     j.samples = 1
     return j
@@ -504,7 +523,7 @@ def mask(bits, n, seed, offset, threshold, n_threads):
     cdef Job j
     j.tile = _mask_tile
     j.n = n
-    j.bits = <uint8_t *>cnp.PyArray_DATA(bits)
+    j.bits = _bits(bits, (n + 7) // 8, False)
     j.seed, j.pos0, j.threshold = seed, offset, threshold
     _parallel(&j, n_threads)
 
@@ -514,11 +533,13 @@ def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shi
     """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
     ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
     Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
-    cdef Job j = _job(_forward_tile, x, y)
+    cdef Job j = _job(_forward_tile, x, y, 3)
     j.samples = y.shape[0]
     j.sample_stride = y.strides[0] // y.itemsize
-    j.bits = _bits(bits)
-    j.bits_row = bits.shape[1]
+    j.bits_row = (j.n + 7) // 8
+    j.bits = _bits(bits, j.samples * j.bits_row)
+    if j.bits != NULL and bits.shape != (j.samples, j.bits_row):
+        raise ValueError(f"forward's packed masks must be {(j.samples, j.bits_row)}")
     j.seed, j.pos0, j.row_step, j.sample_step, j.threshold = (
         seed, pos0, row_step, sample_step, threshold
     )
@@ -530,7 +551,7 @@ def apply(x, keep, y, scale, shift, fill, n_threads):
     """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
     kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
     cdef Job j = _job(_apply_tile, x, y)
-    j.keep = _grid(keep)
+    j.keep = _grid(keep, x, cnp.NPY_UINT8, 2, False)
     j.scale, j.shift, j.fill = scale, shift, fill
     _parallel(&j, n_threads)
 
@@ -538,7 +559,7 @@ def apply(x, keep, y, scale, shift, fill, n_threads):
 def backward(g, out, bits, scale, n_threads):
     """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
     cdef Job j = _job(_backward_tile, g, out)
-    j.bits = <uint8_t *>cnp.PyArray_DATA(bits)
+    j.bits = _bits(bits, (j.n + 7) // 8, False)
     j.scale = scale
     _parallel(&j, n_threads)
 
@@ -564,9 +585,9 @@ def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_th
     A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
     """
     cdef Job j = _job(_add_tile, x, y)
-    j.bias = _grid(bias)
-    j.res = _grid(residual)
-    j.bits = _bits(bits)
+    j.bias = _grid(bias, x, j.kind, 2, False)
+    j.res = _grid(residual, x, j.kind, 2, False)
+    j.bits = _bits(bits, (j.n + 7) // 8)
     j.seed, j.pos0, j.row_step, j.threshold, j.scale = seed, pos0, row_step, threshold, scale
     _parallel(&j, n_threads)
 

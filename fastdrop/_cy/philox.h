@@ -211,7 +211,7 @@ static void fd_draw_avx512(uint32_t *words, uint8_t *flags, uint64_t block, int6
         }
         int whole = nblocks - q >= STEP;
         uint32_t *wo = words == NULL ? NULL : whole ? words + 4 * q : last_words;
-        uint8_t *fo = whole ? flags + 4 * q : last_flags;
+        uint8_t *fo = words != NULL ? NULL : whole ? flags + 4 * q : last_flags;
         for (int u = 0; u < V; u++) {
             /* 0xCA: a ? b : c, bit by bit; so the two words of a lane, w1 above w0 */
             __m512i w01 = _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[1][u], 32),

@@ -18,7 +18,8 @@
  *
  * One parallel call runs at a time; a second one, from another thread, waits for it (each
  * uses every thread it asked for, so running both at once would only oversubscribe the
- * cores). Workers block every signal: signals go to the threads Python runs.
+ * cores). Workers block the signals sent to the process: they go to the threads Python
+ * runs.
  */
 #ifndef FASTDROP_POOL_H
 #define FASTDROP_POOL_H
@@ -95,6 +96,12 @@ static int fd_spawn(int want)
     }
     sigset_t all, old;
     sigfillset(&all);
+    /* Faults are raised in the thread that makes them, blocked or not: leave them to the
+     * process's handlers (faulthandler's traceback, say). */
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* a new thread inherits the mask */
     while (fd_pool.size < want) {
         fd_worker *w = (fd_worker *)calloc(1, sizeof *w);
@@ -111,7 +118,8 @@ static int fd_spawn(int want)
             break;
         }
         pthread_detach(thread);
-        fd_pool.workers[fd_pool.size++] = w;
+        fd_pool.workers[fd_pool.size] = w;
+        __atomic_store_n(&fd_pool.size, fd_pool.size + 1, __ATOMIC_RELAXED); /* see fastdrop_pool_workers */
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return fd_pool.size;
@@ -130,7 +138,7 @@ static void fd_after_fork_child(void)
         sem_destroy(&fd_pool.workers[k]->wake);
         free(fd_pool.workers[k]);
     }
-    fd_pool.size = 0;
+    __atomic_store_n(&fd_pool.size, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&fd_pool.run);
 }
 
@@ -175,14 +183,12 @@ static void fd_parallel(fd_task task, void *ctx, int64_t ntasks, int nthreads)
     pthread_mutex_unlock(&fd_pool.run);
 }
 
-/* The workers started so far. Exported under a name of its own: it is also how
- * threadpoolctl recognises this library (fastdrop._threadpool). */
+/* The workers started so far (read without waiting for a call in flight, which may be
+ * starting more). Exported under a name of its own: it is also how threadpoolctl
+ * recognises this library (fastdrop._threadpool). */
 __attribute__((visibility("default"))) int fastdrop_pool_workers(void)
 {
-    pthread_mutex_lock(&fd_pool.run);
-    int size = fd_pool.size;
-    pthread_mutex_unlock(&fd_pool.run);
-    return size;
+    return __atomic_load_n(&fd_pool.size, __ATOMIC_RELAXED);
 }
 
 #endif

@@ -27,6 +27,8 @@ import queue
 import threading
 from collections.abc import Callable
 
+from numba.core.compiler_lock import global_compiler_lock
+
 Task = Callable[[int, int], None]
 
 
@@ -74,11 +76,20 @@ class _Call:
             self.idle.notify()
 
     def close(self) -> None:
-        """The caller's end: no worker joins any more, and those in the call finish."""
+        """The caller's end: no part is handed out and no worker joins any more, and those
+        in the call finish. An interrupt (Ctrl-C) while waiting is raised only once they
+        have: until then they still write into the call's arrays."""
+        interrupted: BaseException | None = None
         with self.lock:
             self.over = True
+            self.next = self.ntasks
             while self.workers:
-                self.idle.wait()
+                try:
+                    self.idle.wait()
+                except BaseException as exc:
+                    interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
 
 
 class _Pool:
@@ -101,17 +112,27 @@ class _Pool:
             return
         call = _Call(task, ntasks, max(1, ntasks // (4 * threads)))
         with self.lock:
-            while len(self.inboxes) < threads - 1:
-                inbox: queue.SimpleQueue = queue.SimpleQueue()
-                name = f"fastdrop-numba-{len(self.inboxes) + 1}"
-                threading.Thread(target=self._work, args=(inbox,), name=name, daemon=True).start()
-                self.inboxes.append(inbox)
+            self._spawn(threads - 1)
             for inbox in self.inboxes[: threads - 1]:
                 inbox.put(call)
-            call.work()
-            call.close()
+            try:
+                call.work()
+            finally:
+                call.close()
         if call.error is not None:
             raise call.error
+
+    def _spawn(self, want: int) -> None:
+        """Start workers until there are ``want`` of them, or starting one fails (then the
+        call runs on those there are, as ``_cy/pool.h`` does)."""
+        while len(self.inboxes) < want:
+            inbox: queue.SimpleQueue = queue.SimpleQueue()
+            name = f"fastdrop-numba-{len(self.inboxes) + 1}"
+            try:
+                threading.Thread(target=self._work, args=(inbox,), name=name, daemon=True).start()
+            except RuntimeError:  # "can't start new thread"
+                return
+            self.inboxes.append(inbox)
 
     def workers(self) -> int:
         return len(self.inboxes)
@@ -127,6 +148,13 @@ def _forget_workers() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_workers)
+# A child forked while another thread compiles would find Numba's compiler lock taken by a
+# thread it does not have, and hang at its first compilation: the fork waits for the lock.
+os.register_at_fork(
+    before=global_compiler_lock.acquire,
+    after_in_parent=global_compiler_lock.release,
+    after_in_child=global_compiler_lock.release,
+)
 
 
 def run(task: Task, ntasks: int, n_threads: int) -> None:
