@@ -387,7 +387,6 @@ def _typed(value, layout: str):
 
 
 _compiled: dict = {}  # (kernel, first argument's dtype, layout, ranks) -> compiled entry point
-_TILES = np.int64(0)  # the type of the tile range a kernel is called with
 
 
 def _run(kernel, n: int, n_threads: int, *args) -> None:
@@ -410,8 +409,8 @@ def _run(kernel, n: int, n_threads: int, *args) -> None:
     key = (kernel, args[0].dtype, layout, tuple(a.ndim for a in arrays))
     entry = _compiled.get(key)
     if entry is None:
-        types_ = (*(_typed(a, layout) for a in args), numba.typeof(_TILES), numba.typeof(_TILES))
-        entry = _compiled[key] = kernel.compile(types_)
+        tiles = (types.int64, types.int64)  # the range t0 <= t < t1 the pool gives a thread
+        entry = _compiled[key] = kernel.compile((*(_typed(a, layout) for a in args), *tiles))
     pool.run(lambda t0, t1: entry(*args, t0, t1), (n + TILE - 1) // TILE, n_threads)
 
 
