@@ -13,12 +13,9 @@ except ModuleNotFoundError as missing:
 
     hand_over(__file__)  # to a built fastdrop, or an ImportError that says how to build
 
-from fastdrop import _threadpool, random
-from fastdrop._api import bernoulli_mask, dropout, dropout_backward
-from fastdrop._backends import available_backends, get_backend, set_backend, use_backend
-from fastdrop._layer import Dropout
-from fastdrop._threads import get_num_threads, set_num_threads, threads
-from fastdrop._variants import (
+from fastdrop import random
+from fastdrop._api.core import bernoulli_mask, dropout, dropout_backward
+from fastdrop._api.family import (
     alpha_dropout,
     alpha_dropout_backward,
     drop_path,
@@ -34,6 +31,10 @@ from fastdrop._variants import (
     spatial_dropout,
     spatial_dropout_backward,
 )
+from fastdrop._api.layer import Dropout
+from fastdrop._engine import threadpool as _threadpool
+from fastdrop._engine.backends import available_backends, get_backend, set_backend, use_backend
+from fastdrop._engine.threads import get_num_threads, set_num_threads, threads
 
 _threadpool.register()  # threadpoolctl, where installed, sees fastdrop's threads
 

@@ -1,5 +1,5 @@
-"""``python -m fastdrop``: see :func:`fastdrop._info.main`."""
+"""``python -m fastdrop``: see :func:`fastdrop._tools.cli.main`."""
 
-from fastdrop._info import main
+from fastdrop._tools.cli import main
 
 raise SystemExit(main())

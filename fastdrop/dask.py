@@ -33,9 +33,16 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         'fastdrop.dask needs Dask, which is not installed: pip install "fastdrop[dask]"'
     ) from exc
 
-from fastdrop import _api, _backends, _checks, _layout, _threads, _variants
-from fastdrop._api import IDENTITY, NO_BITS
-from fastdrop._checks import U64, RngLike
+from fastdrop._api import core as _api
+from fastdrop._api import family as _variants
+from fastdrop._api.core import IDENTITY, NO_BITS
+from fastdrop._contract import stream
+from fastdrop._contract.stream import U64
+from fastdrop._engine import backends as _backends
+from fastdrop._engine import checks as _checks
+from fastdrop._engine import plan as _layout
+from fastdrop._engine import threads as _threads
+from fastdrop._engine.checks import RngLike
 
 __all__ = [
     "alpha_dropout",
@@ -298,7 +305,7 @@ def _draw(p, rng, offset) -> tuple[int, int, int]:
     """``(seed, offset, threshold)``, the seed drawn now (once, at graph construction)."""
     rng = _checks.rng(rng)
     offset = _checks.u64(offset, "offset")
-    return _checks.seed(rng), offset, _checks.threshold(p)
+    return _checks.seed(rng), offset, stream.threshold(p)
 
 
 def _eval_draw(rng, offset) -> tuple[int, int, int]:
@@ -445,7 +452,7 @@ def dropout(
         draw = _eval_draw(rng, offset)
         y = _evaluated(x, 1.0 - p if scaling == "classic" else None, samples, backend)
         return (y, _returned_masks(x, draw, noise, samples, backend)) if return_mask else y
-    affine = (_checks.keep_scale(p, scaling), IDENTITY, 0.0)
+    affine = (stream.keep_scale(p, scaling), IDENTITY, 0.0)
     draw = _draw(p, rng, offset)
     return _sampled(x, draw, affine, noise, samples, return_mask, backend, "dropout")
 
@@ -528,7 +535,7 @@ def dropout_backward(
     """
     grad = _array(grad, "grad")
     p = _checks.rate(p)
-    scale = _checks.keep_scale(p, _checks.scaling(scaling))
+    scale = stream.keep_scale(p, _checks.scaling(scaling))
     return _backward_graph(grad, p, scale, mask, rng, offset, noise_shape, backend, "backward")
 
 
@@ -900,7 +907,7 @@ def dropout_add(
     return_mask = _checks.flag(return_mask, "return_mask")
     _backends.requested(backend)
     if _checks.flag(training, "training"):
-        draw, scale = _draw(p, rng, offset), _checks.keep_scale(p, scaling)
+        draw, scale = _draw(p, rng, offset), stream.keep_scale(p, scaling)
     else:
         draw, scale = _eval_draw(rng, offset), (1.0 - p if scaling == "classic" else 1.0)
     dtype = _checks.native(x.dtype)

@@ -15,7 +15,8 @@ from typing import TypeVar
 import numpy as np
 
 import fastdrop
-from fastdrop import _backends, _threads
+from fastdrop._engine import backends as _backends
+from fastdrop._engine import threads as _threads
 
 DTYPES = (np.float16, np.float32, np.float64)
 RATES = (0.0, 0.1, 0.5, 0.9, 1.0)

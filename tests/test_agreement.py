@@ -80,7 +80,7 @@ def test_thread_count_does_not_matter(fast_backend, x, p, seed, offset, n):
 def test_thread_count_does_not_matter_on_many_tiles(fast_backend, n_threads, monkeypatch):
     # Enough tiles (4096 elements each) for every thread to get some, in every layout; and
     # every call parallel, however small.
-    monkeypatch.setattr(fastdrop._backends.load(fast_backend), "PARALLEL_MIN", 0)
+    monkeypatch.setattr(fastdrop._engine.backends.load(fast_backend), "PARALLEL_MIN", 0)
     for layout in fastdrop.testing.LAYOUTS:
         x = fastdrop.testing.make_array((5, 3, 4099), np.float32, layout)
         kw = dict(rng=3, offset=2**64 - 7, return_mask=True)

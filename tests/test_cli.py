@@ -14,7 +14,7 @@ import tempfile
 import pytest
 
 from fastdrop import __version__
-from fastdrop._info import main
+from fastdrop._tools.cli import main
 
 
 def _run(*command: str) -> str:
@@ -156,7 +156,7 @@ def test_no_speed_reads_versions_without_importing_the_peers(tmp_path):
         (tmp_path / name / "__init__.py").write_text("__version__ = 'imported'\n")
     code = (
         "import sys\n"
-        "from fastdrop._info import main\n"
+        "from fastdrop._tools.cli import main\n"
         "main(['--no-speed'])\n"
         "print('imported:', sorted({'torch', 'jax'} & set(sys.modules)))\n"
     )
@@ -185,7 +185,7 @@ def test_best_times_interleaves_and_counts_calls():
 
 
 def test_pipelines_table():
-    from fastdrop import _info
+    from fastdrop._tools import cli as _info
     from fastdrop.testing import PIPELINES
 
     assert _info.parser().parse_args(["--pipelines"]).pipelines
@@ -197,7 +197,7 @@ def test_pipelines_table():
 
 
 def test_crossover_table():
-    from fastdrop import _info
+    from fastdrop._tools import cli as _info
 
     assert _info.parser().parse_args(["--crossover"]).crossover
     rows = [line.split() for line in _info.crossover_table(rounds=1).splitlines()[2:]]

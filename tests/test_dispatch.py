@@ -16,7 +16,7 @@ from strategies import UNBUFFERED, awkward_arrays, offsets, rates, seeds
 from test_agreement import assert_bits_equal
 
 import fastdrop
-from fastdrop import _backends
+from fastdrop._engine import backends as _backends
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -134,7 +134,7 @@ def test_backend_from_environment(name):
     result = run_python(
         """
         import numpy as np, fastdrop
-        from fastdrop import _backends
+        from fastdrop._engine import backends as _backends
         used = []
         k = _backends.load(fastdrop.get_backend())
         for entry in ("forward", "common"):  # common: Cython's whole-call entry

@@ -12,21 +12,21 @@ import sys
 import pytest
 
 import fastdrop
-import fastdrop._api
-import fastdrop._backends
-import fastdrop._layer
-import fastdrop._threads
-import fastdrop._variants
+import fastdrop._api.core
+import fastdrop._api.family
+import fastdrop._api.layer
+import fastdrop._engine.backends
+import fastdrop._engine.threads
 import fastdrop.random
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 API = ROOT / "docs" / "api.md"
 MODULES = [
-    fastdrop._api,
-    fastdrop._variants,
-    fastdrop._layer,
-    fastdrop._backends,
-    fastdrop._threads,
+    fastdrop._api.core,
+    fastdrop._api.family,
+    fastdrop._api.layer,
+    fastdrop._engine.backends,
+    fastdrop._engine.threads,
     fastdrop.random,
 ]
 

@@ -16,7 +16,7 @@ from strategies import U64, offsets, seeds
 from test_agreement import assert_bits_equal
 
 import fastdrop._numpy as ref
-from fastdrop import _backends
+from fastdrop._engine import backends as _backends
 from fastdrop.testing import DTYPES, make_array
 
 LAYOUTS_2D = ("C", "F", "strided", "reversed", "sliced", "transposed")

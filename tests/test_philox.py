@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from strategies import offsets, seeds
 
 import fastdrop
-from fastdrop import _backends
+from fastdrop._engine import backends as _backends
 from fastdrop.random import philox4x32
 
 KAT_FILE = "philox4x32_10_kat.txt"

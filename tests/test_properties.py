@@ -52,7 +52,7 @@ def test_keep_rate_within_binomial_bounds(backend, p):
 
 def test_threshold_honours_p_to_2_pow_minus_33():
     # t = floor(p * 2**32 + 0.5): a p just below half a step rounds down, just above up.
-    from fastdrop._checks import threshold as _threshold
+    from fastdrop._contract.stream import threshold as _threshold
 
     assert _threshold(0.0) == 0
     assert _threshold(1.0) == 2**32
@@ -82,7 +82,7 @@ def test_p_zero_is_identity_and_p_one_is_zeros(backend, dtype):
     x = fastdrop.testing.make_array((37, 5), dtype)
     y0, m0 = fastdrop.dropout(x, 0.0, rng=1, return_mask=True, backend=backend)
     np.testing.assert_array_equal(y0, x)
-    assert m0.tolist() == fastdrop._api.all_kept(x.size, None).tolist()
+    assert m0.tolist() == fastdrop._api.core.all_kept(x.size, None).tolist()
     with np.errstate(all="raise"):  # no division by zero anywhere
         y1 = fastdrop.dropout(x, 1.0, rng=1, backend=backend)
         g1 = fastdrop.dropout_backward(x, 1.0, rng=1, backend=backend)

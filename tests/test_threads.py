@@ -19,7 +19,8 @@ import pytest
 from test_agreement import assert_bits_equal
 
 import fastdrop
-from fastdrop import _backends, _threads
+from fastdrop._engine import backends as _backends
+from fastdrop._engine import threads as _threads
 from fastdrop._numba import pool
 
 COMPILED = [name for name in ("numba", "cython") if name in fastdrop.available_backends()]
@@ -51,7 +52,7 @@ def test_a_call_runs_on_the_calling_thread_below_parallel_min():
         run_python(
             """
             import numpy as np, fastdrop
-            from fastdrop import _backends
+            from fastdrop._engine import backends as _backends
             for name in ("cython", "numba"):
                 kernels = _backends.load(name)
                 below = kernels.PARALLEL_MIN - 1
@@ -189,7 +190,7 @@ def test_threadpool_limits_limits_fastdrop():
         run_python(
             """
             import numpy as np, fastdrop, threadpoolctl
-            from fastdrop import _backends
+            from fastdrop._engine import backends as _backends
             x = np.ones(1 << 19, np.float32)
             with threadpoolctl.threadpool_limits(1):
                 print(fastdrop.get_num_threads())
@@ -351,7 +352,7 @@ def test_a_bad_fastdrop_num_threads_draws_nothing_from_the_generator():
 
 def test_an_older_threadpoolctl_is_left_alone(monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from fastdrop import _threadpool
+    from fastdrop._engine import threadpool as _threadpool
 
     before = list(threadpoolctl._ALL_CONTROLLERS)
     monkeypatch.setattr(_threadpool, "_registered", False)

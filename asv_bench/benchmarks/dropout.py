@@ -30,7 +30,7 @@ from functools import partial
 import numpy as np
 
 import fastdrop
-from fastdrop._backends import NAMES
+from fastdrop._engine.backends import NAMES
 from fastdrop.testing import (
     BENCH_RATES,
     BENCH_SIZES,

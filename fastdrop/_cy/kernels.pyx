@@ -260,7 +260,7 @@ cdef inline void _unpack(const uint8_t *bits, uint8_t *keep, int64_t n) noexcept
 cdef void _mask_tile(const Job *j, int64_t i0) noexcept nogil:
     cdef uint8_t keep[TILE]
     cdef int64_t i1 = min(i0 + TILE, j.n)
-    _draw_keep(keep, j.seed, j.pos0, 0, j.n, j.threshold, i0, i1)
+    _draw_keep(keep, j.seed, j.pos0, j.row_step, j.x.cols, j.threshold, i0, i1)
     _pack(keep, j.bits + i0 // 8, i1 - i0)
 
 
@@ -479,7 +479,7 @@ def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
     ``p`` a float in ``[0, 1)``, ``rng`` and ``offset`` ints in ``[0, 2**64)``. It is also
     ``dropout_backward(x, p, rng=rng, offset=offset)``, the same arithmetic. Runs on
     ``n_threads`` threads from ``parallel_min`` elements on, else on the calling thread
-    (``fastdrop._threads.for_call``'s rule; the caller passes its numbers). Returns None
+    (``fastdrop._engine.threads.for_call``'s rule; the caller passes its numbers). Returns None
     for anything else, without raising: the caller then takes the general path, which
     gives the same bits (and the errors)."""
     cdef cnp.ndarray a
@@ -509,7 +509,7 @@ def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
     j.y.data = <char *>cnp.PyArray_DATA(y)
     j.samples, j.sample_stride, j.bits = 1, 0, NULL
     j.seed, j.pos0, j.row_step, j.sample_step = rng, offset, j.n, 0
-    v = pv * 4294967296.0  # threshold and scale exactly as fastdrop._checks has them
+    v = pv * 4294967296.0  # threshold and scale exactly as fastdrop._engine.checks has them
     f = floor(v)
     j.threshold = <uint64_t>f + (v - f >= 0.5)
     j.scale = 1.0 if pv == 0.0 else 1.0 / (1.0 - pv)
@@ -518,13 +518,16 @@ def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
     return y
 
 
-def mask(bits, n, seed, offset, threshold, n_threads):
-    """Write the packed keep-mask of positions ``offset + i``, ``0 <= i < n``, into ``bits``."""
+def mask(bits, int64_t rows, int64_t cols, seed, pos0, row_step, threshold, n_threads):
+    """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
     cdef Job j
+    if rows < 0 or cols < 0:
+        raise ValueError(f"a mask of {rows} x {cols} elements")
     j.tile = _mask_tile
-    j.n = n
-    j.bits = _bits(bits, (n + 7) // 8, False)
-    j.seed, j.pos0, j.threshold = seed, offset, threshold
+    j.n = rows * cols
+    j.x.cols = cols
+    j.bits = _bits(bits, (j.n + 7) // 8, False)
+    j.seed, j.pos0, j.row_step, j.threshold = seed, pos0, row_step, threshold
     _parallel(&j, n_threads)
 
 

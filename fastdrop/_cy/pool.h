@@ -185,7 +185,7 @@ static void fd_parallel(fd_task task, void *ctx, int64_t ntasks, int nthreads)
 
 /* The workers started so far (read without waiting for a call in flight, which may be
  * starting more). Exported under a name of its own: it is also how threadpoolctl
- * recognises this library (fastdrop._threadpool). */
+ * recognises this library (fastdrop._engine.threadpool). */
 __attribute__((visibility("default"))) int fastdrop_pool_workers(void)
 {
     return __atomic_load_n(&fd_pool.size, __ATOMIC_RELAXED);

@@ -301,12 +301,12 @@ def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
 
 
 @njit(cache=True, nogil=True)
-def _mask(bits, n, seed, offset, threshold, t0, t1):
+def _mask(bits, cols, n, seed, pos0, row_step, threshold, t0, t1):
     keep, buf = _keep_scratch()
     for t in range(t0, t1):
         i0 = t * TILE
         i1 = min(i0 + TILE, n)
-        flags = _draw_keep(keep, buf, seed, offset, np.uint64(0), n, threshold, i0, i1)
+        flags = _draw_keep(keep, buf, seed, pos0, row_step, cols, threshold, i0, i1)
         _pack(flags, bits[i0 // 8 :], i1 - i0)
 
 
@@ -414,9 +414,11 @@ def _run(kernel, n: int, n_threads: int, *args) -> None:
     pool.run(lambda t0, t1: entry(*args, t0, t1), (n + TILE - 1) // TILE, n_threads)
 
 
-def mask(bits, n, seed, offset, threshold, n_threads):
-    """Write the packed keep-mask of positions ``offset + i``, ``0 <= i < n``, into ``bits``."""
-    _run(_mask, n, n_threads, bits, n, np.uint64(seed), np.uint64(offset), np.uint64(threshold))
+def mask(bits, rows, cols, seed, pos0, row_step, threshold, n_threads):
+    """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
+    n = rows * cols
+    args = (np.uint64(seed), np.uint64(pos0), np.uint64(row_step), np.uint64(threshold))
+    _run(_mask, n, n_threads, bits, cols, n, *args)
 
 
 def forward(

@@ -1,7 +1,7 @@
 """Philox4x32-10, the contract's stream positions and its normal transform, in Numba.
 
 Mirrors ``fastdrop/_numpy/philox.py`` (the specification) and ``fastdrop/_cy/philox.h``:
-the same numbers, from ``fastdrop._stream``, and the normal transform's operations in the
+the same numbers, from ``fastdrop._contract.stream``, and the normal transform's operations in the
 same order, each rounded in double precision (no fastmath, so no fused multiply-adds).
 """
 
@@ -13,8 +13,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from fastdrop import _stream
-from fastdrop._stream import BERNOULLI
+from fastdrop._contract import stream as _stream
+from fastdrop._contract.stream import BERNOULLI
 
 M0 = np.uint64(_stream.M0)
 M1 = np.uint64(_stream.M1)

@@ -51,11 +51,10 @@ def _pack(bits: np.ndarray, i0: int, keep: np.ndarray) -> None:
     bits[i0 // 8 : i0 // 8 + (keep.size + 7) // 8] = np.packbits(keep, bitorder="little")
 
 
-def mask(bits, n, seed, offset, threshold, n_threads):
-    """Write the packed keep-mask of positions ``offset + i``, ``0 <= i < n``, into ``bits``."""
-    for i0 in range(0, n, CHUNK):
-        i = np.arange(i0, min(i0 + CHUNK, n), dtype=np.uint64)
-        _pack(bits, i0, draw(np.uint64(offset) + i, seed) >= threshold)
+def mask(bits, rows, cols, seed, pos0, row_step, threshold, n_threads):
+    """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
+    for i0, r, c in _chunks(rows, cols):
+        _pack(bits, i0, draw(_positions(pos0, row_step, r, c), seed) >= threshold)
 
 
 def forward(

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from fastdrop import _stream
+from fastdrop._contract import stream as _stream
 
 M0 = np.uint64(_stream.M0)
 M1 = np.uint64(_stream.M1)

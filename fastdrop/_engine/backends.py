@@ -3,7 +3,7 @@
 Selection order for a call: the ``backend=`` argument, then the innermost
 ``use_backend(...)`` block of the calling thread, then ``set_backend(...)``, then the
 ``FASTDROP_BACKEND`` environment variable, then ``"auto"``. Thread counts are
-``fastdrop._threads``'s.
+``fastdrop._engine.threads``'s.
 """
 
 from __future__ import annotations

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from fastdrop import _checks, _layout, _threads
-from fastdrop._api import (
+from fastdrop._api.core import (
     IDENTITY,
     all_kept,
     backend_for,
@@ -26,7 +25,12 @@ from fastdrop._api import (
     run_drawing,
     sample,
 )
-from fastdrop._checks import U64, RngLike
+from fastdrop._contract import stream
+from fastdrop._contract.stream import U64
+from fastdrop._engine import checks as _checks
+from fastdrop._engine import plan as _layout
+from fastdrop._engine import threads as _threads
+from fastdrop._engine.checks import RngLike
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -280,7 +284,7 @@ def alpha_dropout(
     affine = _alpha_affine(p, x.dtype)
     seed = _checks.seed(rng)
     return sample(
-        choice, x, seed, offset, _checks.threshold(p), affine, noise, None, out, return_mask
+        choice, x, seed, offset, stream.threshold(p), affine, noise, None, out, return_mask
     )
 
 
@@ -489,7 +493,7 @@ def _add(kernels, x, bias, residual, y, bits, seed, offset, threshold, scale, n_
     def args(first: int, x2: np.ndarray) -> tuple:
         return seed, (offset + first) % U64, x2.shape[1], threshold, scale, n_threads
 
-    draw = lambda: kernels.mask(bits, x.size, seed, offset, threshold, n_threads)  # noqa: E731
+    draw = lambda: kernels.mask(bits, 1, x.size, seed, offset, x.size, threshold, n_threads)  # noqa: E731
     run_drawing(kernels.add, [x, bias, residual], y, bits, draw, args)
 
 
@@ -559,7 +563,7 @@ def dropout_add(
     choice = backend_for(backend)
 
     if training:
-        threshold, scale, seed = _checks.threshold(p), _checks.keep_scale(p, scaling), None
+        threshold, scale, seed = stream.threshold(p), stream.keep_scale(p, scaling), None
     else:
         threshold, scale, seed = 0, (1.0 - p if scaling == "classic" else 1.0), 0
     seed = _checks.seed(rng) if seed is None else seed

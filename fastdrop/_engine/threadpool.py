@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from importlib import metadata
 
-from fastdrop import _backends, _threads
+from fastdrop._engine import backends as _backends
+from fastdrop._engine import threads as _threads
 from fastdrop._version import version
 
 # threadpoolctl takes controllers from 3.2 on, and checks their symbols from 3.3 on

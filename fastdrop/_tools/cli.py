@@ -16,8 +16,11 @@ from importlib import metadata
 import numpy as np
 
 import fastdrop
-from fastdrop import _backends, _bench, _checks, _threads
-from fastdrop._api import NO_BITS
+from fastdrop._api.core import NO_BITS
+from fastdrop._contract import stream
+from fastdrop._engine import backends as _backends
+from fastdrop._engine import threads as _threads
+from fastdrop._tools import bench as _bench
 from fastdrop.testing import (
     BOUND,
     PIPELINES,
@@ -131,7 +134,7 @@ def crossover_table(rounds: int = 40) -> str:
     a = np.ones((64, 256), np.float32)
     w = np.ones((256, 256), np.float32)
     cases = [(blas, t) for blas in (False, True) for t in (1, n_threads)]
-    affine = (_checks.keep_scale(P, "inverted"), -0.0, 0.0)
+    affine = (stream.keep_scale(P, "inverted"), -0.0, 0.0)
     lines = [
         f"float32, p = {P}, into out=; 1 thread against {n_threads}; 10th percentile of "
         f"{rounds} interleaved calls, in us",
@@ -151,7 +154,7 @@ def crossover_table(rounds: int = 40) -> str:
                     if blas:
                         a @ w
                     t0 = time.perf_counter()
-                    kernels.forward(x, y, NO_BITS, 1, 0, n, n, _checks.threshold(P), *affine, t)
+                    kernels.forward(x, y, NO_BITS, 1, 0, n, n, stream.threshold(P), *affine, t)
                     if r:
                         times[blas, t].append((time.perf_counter() - t0) * 1e6)
             us = {case: float(np.percentile(ts, 10)) for case, ts in times.items()}
@@ -185,7 +188,7 @@ def parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
         Without a command, the options of the environment report and speed table; with
-        the ``bench`` command, those of :mod:`fastdrop._bench`.
+        the ``bench`` command, those of :mod:`fastdrop._tools.bench`.
     """
     parser = argparse.ArgumentParser(
         prog="fastdrop",

@@ -1,9 +1,16 @@
-"""The numbers of the random-stream contract (``docs/random-stream.md``), in one place.
+"""The numbers and rules of the random-stream contract (``docs/random-stream.md``), in one
+place: Philox's constants, the keep threshold and the keep scale.
 
-The NumPy reference and the Numba kernels import them from here; ``fastdrop/_cy/philox.h``
-spells the same numbers as C hexadecimal literals, and the bit-exact agreement tests hold
-the two together.
+The NumPy reference, the Numba kernels and the engine import them from here;
+``fastdrop/_cy/philox.h`` spells the same numbers as C hexadecimal literals (and
+``common`` in ``fastdrop/_cy/kernels.pyx`` the two rules), and the bit-exact agreement
+tests hold them together.
 """
+
+import math
+
+U64 = 1 << 64  # stream positions and keys are taken modulo 2**64
+IDENTITY = -0.0  # x + -0.0 == x for every x, -0.0 included: the shift of plain dropout
 
 # Philox4x32-10: round multipliers and key bumps.
 M0 = 0xD2511F53
@@ -67,3 +74,18 @@ COS = tuple(
 LN2 = float.fromhex("0x1.62e42fefa39efp-1")
 SQRT2 = float.fromhex("0x1.6a09e667f3bcdp+0")
 PI_2M32 = float.fromhex("0x1.921fb54442d18p-31")  # pi / 2**32, exactly the double of pi scaled
+
+
+def threshold(p: float) -> int:
+    """``floor(p * 2**32 + 0.5)``, exactly: keep an element iff its draw is at least this."""
+    v = p * 2.0**32  # exact: a power-of-two scaling
+    f = math.floor(v)
+    return int(f) + (v - f >= 0.5)
+
+
+def keep_scale(p: float, scaling: str) -> float:
+    """What a kept element is multiplied by: ``1 / (1 - p)`` for inverted scaling (0 at
+    ``p = 1``, where nothing is kept), 1 for classic scaling."""
+    if scaling == "classic" or p == 0.0:
+        return 1.0
+    return 0.0 if p == 1.0 else 1.0 / (1.0 - p)

@@ -1,8 +1,8 @@
 """The core public functions: validate, normalise, pick a backend, call its kernels.
 
 No arithmetic on the data happens here; it all happens in the backends' kernels, which
-see only validated, native-order 2-D views (``fastdrop._layout``). The variants in
-``fastdrop._variants`` are built on the internal entry points below.
+see only validated, native-order 2-D views (``fastdrop._engine.plan``). The variants in
+``fastdrop._api.family`` are built on the internal entry points below.
 """
 
 from __future__ import annotations
@@ -13,8 +13,13 @@ from typing import Literal, overload
 
 import numpy as np
 
-from fastdrop import _backends, _checks, _layout, _threads
-from fastdrop._checks import U64, RngLike
+from fastdrop._contract import stream
+from fastdrop._contract.stream import U64
+from fastdrop._engine import backends as _backends
+from fastdrop._engine import checks as _checks
+from fastdrop._engine import plan as _layout
+from fastdrop._engine import threads as _threads
+from fastdrop._engine.checks import RngLike
 
 NO_BITS = np.empty((0, 0), np.uint8)  # forward: no mask wanted
 IDENTITY = -0.0  # x + -0.0 == x for every x: the shift of plain dropout
@@ -55,7 +60,7 @@ def call(choice: Choice, fn, *args) -> None:
 
 def run_drawing(kernel, inputs, y, bits, draw, args, lead: int = 0) -> None:
     """``kernel(*views, bits, *args(first, first view))`` over the pieces of
-    :func:`fastdrop._layout.prepare`, for kernels that draw a mask and pack it into
+    :func:`fastdrop._engine.plan.prepare`, for kernels that draw a mask and pack it into
     ``bits``. Blocks of an N-D ``out=`` need not start on a mask byte: then ``draw()``
     writes the packed mask on its own first and the kernel packs none."""
     pieces, blocked, finish = _layout.prepare(inputs, y, lead)
@@ -83,7 +88,7 @@ def _forward(kernels, x, y, bits, seed, offset, threshold, affine, n_threads) ->
 def draw_masks(kernels, bits, m, seed, offset, threshold, n_threads) -> None:
     """Packed masks of ``m`` elements into each row ``s`` of ``bits``, from ``offset + s * m``."""
     for s in range(bits.shape[0]):
-        kernels.mask(bits[s], m, seed, (offset + s * m) % U64, threshold, n_threads)
+        kernels.mask(bits[s], 1, m, seed, (offset + s * m) % U64, m, threshold, n_threads)
 
 
 def _broadcast_apply(kernels, x, y, flags, affine, n_threads) -> None:
@@ -380,10 +385,10 @@ def dropout(
     if not training:
         y = evaluate(choice, x, 1.0 - p if scaling == "classic" else None, samples, out)
         return (y, all_kept(mask_size(x, noise), samples)) if return_mask else y
-    affine = (_checks.keep_scale(p, scaling), IDENTITY, 0.0)
+    affine = (stream.keep_scale(p, scaling), IDENTITY, 0.0)
     seed = _checks.seed(rng)
     return sample(
-        choice, x, seed, offset, _checks.threshold(p), affine, noise, samples, out, return_mask
+        choice, x, seed, offset, stream.threshold(p), affine, noise, samples, out, return_mask
     )
 
 
@@ -454,7 +459,7 @@ def dropout_backward(
     p = _checks.rate(p)
     scaling = _checks.scaling(scaling)
     noise = _checks.noise_shape(noise_shape, grad.shape)
-    return backward(grad, p, _checks.keep_scale(p, scaling), mask, rng, offset, noise, out, backend)
+    return backward(grad, p, stream.keep_scale(p, scaling), mask, rng, offset, noise, out, backend)
 
 
 def backward(grad, p, scale, mask, rng, offset, noise, out, backend) -> np.ndarray:
@@ -472,7 +477,7 @@ def backward(grad, p, scale, mask, rng, offset, noise, out, backend) -> np.ndarr
     out = _checks.out(out, grad.shape, grad.dtype, *read)
     choice = backend_for(backend)
     seed = None if mask is not None else _checks.seed(rng)  # one draw from a Generator
-    return regenerate(choice, grad, _checks.threshold(p), scale, mask, seed, offset, noise, out)
+    return regenerate(choice, grad, stream.threshold(p), scale, mask, seed, offset, noise, out)
 
 
 def bernoulli_mask(
@@ -531,7 +536,7 @@ def bernoulli_mask(
     seed = _checks.seed(rng)
     if m:
         n_threads = _threads.for_call(m, choice[2])
-        call(choice, draw_masks, bits, m, seed, offset, _checks.threshold(p), n_threads)
+        call(choice, draw_masks, bits, m, seed, offset, stream.threshold(p), n_threads)
     if packed:
         return bits[0]
     flags = unpack(bits, drawn).view(bool).reshape(drawn)

@@ -6,14 +6,14 @@ caller's arrays, and a Generator or BitGenerator passed as ``rng``, as they were
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from typing import TypeGuard
 
 import numpy as np
 
-U64 = 1 << 64
+from fastdrop._contract.stream import U64
+
 SCALINGS = ("inverted", "classic")
 
 # What ``rng=`` takes (SPEC 7's ``rng``, what ``numpy.random.default_rng`` takes, bar the
@@ -268,16 +268,3 @@ def samples(value: object) -> int | None:
     if value < 0:
         raise ValueError(f"samples must be at least 0, got {value}")
     return int(value)
-
-
-def threshold(p: float) -> int:
-    """``floor(p * 2**32 + 0.5)``, exactly: keep an element iff its draw is at least this."""
-    v = p * 2.0**32  # exact: a power-of-two scaling
-    f = math.floor(v)
-    return int(f) + (v - f >= 0.5)
-
-
-def keep_scale(p: float, scaling: str) -> float:
-    if scaling == "classic" or p == 0.0:
-        return 1.0
-    return 0.0 if p == 1.0 else 1.0 / (1.0 - p)

@@ -7,9 +7,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from fastdrop import _checks
-from fastdrop._api import dropout, dropout_backward
-from fastdrop._checks import RngLike
+from fastdrop._api.core import dropout, dropout_backward
+from fastdrop._contract import stream
+from fastdrop._engine import checks as _checks
+from fastdrop._engine.checks import RngLike
 
 
 class Dropout:
@@ -124,7 +125,7 @@ class Dropout:
         y = dropout(x, self.p, rng=self._seed, offset=offset, return_mask=self.store_mask, **kw)
         y, mask = y if isinstance(y, tuple) else (y, None)
         self._last = (x.shape, True, offset, noise, mask, self.p, self.scaling)
-        self._offset = (offset + (x.size if noise is None else math.prod(noise))) % _checks.U64
+        self._offset = (offset + (x.size if noise is None else math.prod(noise))) % stream.U64
         return y
 
     def backward(self, grad: np.typing.ArrayLike) -> np.ndarray:
