@@ -1,206 +1,23 @@
-"""The core public functions: validate, normalise, pick a backend, call its kernels.
+"""The core public functions: :func:`dropout`, :func:`dropout_backward` and
+:func:`bernoulli_mask`.
 
-No arithmetic on the data happens here; it all happens in the backends' kernels, which
-see only validated, native-order 2-D views (``fastdrop._engine.plan``). The variants in
-``fastdrop._api.family`` are built on the internal entry points below.
+Each is its docstring, a parse of its arguments into a request
+(``fastdrop._engine.request``) and a run of it over the whole array
+(``fastdrop._engine.run``); no arithmetic on the data happens here.
 """
 
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import Literal, overload
 
 import numpy as np
 
-from fastdrop._contract import stream
-from fastdrop._contract.stream import U64
-from fastdrop._engine import backends as _backends
-from fastdrop._engine import checks as _checks
-from fastdrop._engine import plan as _layout
-from fastdrop._engine import threads as _threads
+from fastdrop._contract.stream import keep_scale
+from fastdrop._engine import checks, request
 from fastdrop._engine.checks import RngLike
-
-NO_BITS = np.empty((0, 0), np.uint8)  # forward: no mask wanted
-IDENTITY = -0.0  # x + -0.0 == x for every x: the shift of plain dropout
-
-# What a kernel does to an element: kept -> x * scale + shift, dropped -> fill.
-Affine = tuple[float, float, float]
-
-Choice = tuple[str, str, ModuleType]
-
-
-def backend_for(backend: str | None) -> Choice:
-    """``(requested, chosen, kernels)`` for a call with ``backend=backend``.
-
-    Every public call asks this after checking its arguments and before drawing from a
-    Generator; so it also reads the thread setting now, and a bad ``FASTDROP_NUM_THREADS``
-    fails the call before anything is drawn.
-    """
-    _threads.get_num_threads()
-    requested = _backends.requested(backend)
-    return (requested, *_backends.resolve(requested))
-
-
-def call(choice: Choice, fn, *args) -> None:
-    """Run ``fn(kernels, *args)``; under "auto", a Numba that fails at run time (unable to
-    compile, say) is dropped with a warning and the call goes to the next backend."""
-    requested, name, kernels = choice
-    try:
-        fn(kernels, *args)
-    except Exception as exc:
-        if requested != "auto" or name != "numba" or isinstance(exc, ValueError | TypeError):
-            raise
-        _backends.disable(name, exc)
-        call(backend_for("auto"), fn, *args)
-
-
-# -- kernel orchestration ------------------------------------------------------------------
-
-
-def run_drawing(kernel, inputs, y, bits, draw, args, lead: int = 0) -> None:
-    """``kernel(*views, bits, *args(first, first view))`` over the pieces of
-    :func:`fastdrop._engine.plan.prepare`, for kernels that draw a mask and pack it into
-    ``bits``. Blocks of an N-D ``out=`` need not start on a mask byte: then ``draw()``
-    writes the packed mask on its own first and the kernel packs none."""
-    pieces, blocked, finish = _layout.prepare(inputs, y, lead)
-    if blocked and bits.size:
-        draw()
-        bits = bits[:0]
-    for views, first in pieces:
-        kernel(*views, bits, *args(first, views[0]))
-    finish()
-
-
-def _forward(kernels, x, y, bits, seed, offset, threshold, affine, n_threads) -> None:
-    """``y[s]`` (``y`` is ``(samples, *x.shape)``) from positions ``offset + s * x.size`` on;
-    each sample's packed mask into ``bits[s]`` unless ``bits`` is empty."""
-    n = x.size
-
-    def args(first: int, x2: np.ndarray) -> tuple:
-        pos = (offset + first) % U64
-        return seed, pos, x2.shape[1], n, threshold, *affine, n_threads
-
-    draw = lambda: draw_masks(kernels, bits, n, seed, offset, threshold, n_threads)  # noqa: E731
-    run_drawing(kernels.forward, [x], y, bits, draw, args, lead=1)
-
-
-def draw_masks(kernels, bits, m, seed, offset, threshold, n_threads) -> None:
-    """Packed masks of ``m`` elements into each row ``s`` of ``bits``, from ``offset + s * m``."""
-    for s in range(bits.shape[0]):
-        kernels.mask(bits[s], 1, m, seed, (offset + s * m) % U64, m, threshold, n_threads)
-
-
-def _broadcast_apply(kernels, x, y, flags, affine, n_threads) -> None:
-    """``y[s] = flags[s] ? x * scale + shift : fill``, each ``flags[s]`` broadcast to ``x``."""
-    for s in range(y.shape[0]):
-        keep = np.broadcast_to(flags[s], x.shape)
-        _layout.run(kernels.apply, [x, keep], y[s, ...], lambda *_: (*affine, n_threads))
-
-
-def _noise_shaped(choice, x, y, bits, noise, draw, affine, n_threads) -> None:
-    """``y[s]`` (``y`` is ``(samples, *x.shape)``) with the mask of shape ``noise`` packed
-    in ``bits[s]``, broadcast; ``draw = (seed, offset, threshold)`` draws the masks into
-    ``bits`` first, None uses them as given."""
-    m = math.prod(noise)
-    if draw is not None and m:
-        call(choice, draw_masks, bits, m, *draw, n_threads)
-    if x.size and y.shape[0]:
-        call(choice, _broadcast_apply, x, y, unpack(bits, noise), affine, n_threads)
-
-
-def unpack(bits: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``uint8`` keep flags of ``(samples, *shape)`` from packed masks ``(samples, nbytes)``."""
-    flags = np.unpackbits(bits, axis=-1, count=math.prod(shape), bitorder="little")
-    return flags.reshape(bits.shape[0], *shape)
-
-
-def sample(choice, x, seed, offset, threshold, affine, noise, samples, out, return_mask):
-    """The training-mode result of dropout and its affine variants (validated arguments).
-
-    ``noise`` is the mask's shape when it broadcasts (None: ``x.shape``); ``samples`` is
-    None for one result of ``x``'s shape or ``k`` for ``(k, *x.shape)``.
-    """
-    k = 1 if samples is None else samples
-    shape = x.shape if samples is None else (k, *x.shape)
-    y = np.empty(shape, _checks.native(x.dtype)) if out is None else out
-    m = mask_size(x, noise)
-    wanted = return_mask or noise is not None
-    bits = np.empty((k, (m + 7) // 8) if wanted else (0, 0), np.uint8)
-    y3, n_threads = (y if samples is not None else y[None]), _threads.for_call(y.size, choice[2])
-    if noise is not None:
-        draw = (seed, offset, threshold)
-        _noise_shaped(choice, x, y3, bits, noise, draw, affine, n_threads)
-    elif x.size and k:
-        call(choice, _forward, x, y3, bits, seed, offset, threshold, affine, n_threads)
-    if not return_mask:
-        return y
-    return y, (bits if samples is not None else bits[0])
-
-
-def regenerate(choice, grad, threshold, scale, mask, seed, offset, noise, out):
-    """``out = keep ? grad * scale : +0.0`` with ``keep`` from a packed ``mask`` or redrawn
-    from ``(seed, offset)``; ``noise`` as for :func:`sample`."""
-    y = np.empty(grad.shape, _checks.native(grad.dtype)) if out is None else out
-    n_threads = _threads.for_call(grad.size, choice[2])
-    affine = (scale, IDENTITY, 0.0)
-    if noise is not None:
-        if mask is None:
-            bits = np.empty((1, (mask_size(grad, noise) + 7) // 8), np.uint8)
-            draw = (seed, offset, threshold)
-        else:
-            bits, draw = mask[None], None
-        _noise_shaped(choice, grad, y[None], bits, noise, draw, affine, n_threads)
-    elif grad.size and mask is None:
-        call(choice, _forward, grad, y[None], NO_BITS, seed, offset, threshold, affine, n_threads)
-    elif grad.size:
-
-        def args(first: int, g2: np.ndarray) -> tuple:
-            return _layout.bit_slice(mask, first, g2.size), scale, n_threads
-
-        call(choice, lambda k: _layout.run(k.backward, [grad], y, args))
-    return y
-
-
-def evaluate(choice, x, factor, samples, out):
-    """Eval mode: ``x`` itself (``factor`` None, no ``out``, no samples), else ``x`` or
-    ``x * factor`` written into ``out`` or a new array, once per sample."""
-    if factor is None and out is None and samples is None:
-        return x
-    shape = x.shape if samples is None else (samples, *x.shape)
-    y = np.empty(shape, _checks.native(x.dtype)) if out is None else out
-    y3 = y if samples is not None else y[None]
-    if factor is None or not y.size:
-        np.copyto(y3, x)
-        return y
-    n_threads = _threads.for_call(x.size, choice[2])
-    call(choice, lambda k: _layout.run(k.scale, [x], y3[0, ...], lambda *_: (factor, n_threads)))
-    np.copyto(y3[1:], y3[0])
-    return y
-
-
-def common(x, p, rng, offset, backend) -> np.ndarray | None:
-    """``dropout(x, p, rng=rng, offset=offset)`` whole in C (Cython's ``common``), when
-    ``x``, ``p``, ``rng`` and ``offset`` are of its kind (an aligned, C-contiguous, native
-    float32 or float64 array, a float, two ints) and the backend in force for
-    ``backend=backend`` runs on Cython; else None, and the caller takes the general path."""
-    cython = _backends.common_entry(backend)
-    if cython is None:
-        return None
-    return cython.common(x, p, rng, offset, _threads.usable(), cython.PARALLEL_MIN)
-
-
-def all_kept(m: int, samples: int | None) -> np.ndarray:
-    """The packed mask of ``m`` elements that keeps every one (per sample)."""
-    bits = np.full((1 if samples is None else samples, (m + 7) // 8), 0xFF, np.uint8)
-    if m % 8:
-        bits[:, -1] = (1 << (m % 8)) - 1
-    return bits[0] if samples is None else bits
-
-
-def mask_size(x: np.ndarray, noise: tuple[int, ...] | None) -> int:
-    return x.size if noise is None else math.prod(noise)
-
+from fastdrop._engine.plan import Window
+from fastdrop._engine.run import common, run
 
 # -- public API ----------------------------------------------------------------------------
 
@@ -369,27 +186,13 @@ def dropout(
         y = common(x, p, rng, offset, backend)
         if y is not None:
             return y
-    x = _checks.array(x, "x")
-    p = _checks.rate(p)
-    training = _checks.flag(training, "training")
-    scaling = _checks.scaling(scaling)
-    rng = _checks.rng(rng)
-    offset = _checks.u64(offset, "offset")
-    noise = _checks.noise_shape(noise_shape, x.shape)
-    samples = _checks.samples(samples)
-    return_mask = _checks.flag(return_mask, "return_mask")
-    shape = x.shape if samples is None else (samples, *x.shape)
-    out = _checks.out(out, shape, x.dtype, x)
-    choice = backend_for(backend)
-
-    if not training:
-        y = evaluate(choice, x, 1.0 - p if scaling == "classic" else None, samples, out)
-        return (y, all_kept(mask_size(x, noise), samples)) if return_mask else y
-    affine = (stream.keep_scale(p, scaling), IDENTITY, 0.0)
-    seed = _checks.seed(rng)
-    return sample(
-        choice, x, seed, offset, stream.threshold(p), affine, noise, samples, out, return_mask
-    )
+    x = checks.array(x, "x")
+    req = request.dropout(
+        x, p, rng=rng, offset=offset, training=training, scaling=scaling,
+        noise_shape=noise_shape, samples=samples, out=out, return_mask=return_mask,
+        backend=backend,
+    )  # fmt: skip
+    return run(req, [x]).returned()
 
 
 def dropout_backward(
@@ -455,29 +258,22 @@ def dropout_backward(
         g = common(grad, p, rng, offset, backend)  # the forward call's own arithmetic
         if g is not None:
             return g
-    grad = _checks.array(grad, "grad")
-    p = _checks.rate(p)
-    scaling = _checks.scaling(scaling)
-    noise = _checks.noise_shape(noise_shape, grad.shape)
-    return backward(grad, p, stream.keep_scale(p, scaling), mask, rng, offset, noise, out, backend)
+    grad = checks.array(grad, "grad")
+    p = checks.rate(p)
+    scale = keep_scale(p, checks.scaling(scaling))
+    return backward(grad, p, scale, mask, rng, offset, noise_shape, out, backend)
 
 
-def backward(grad, p, scale, mask, rng, offset, noise, out, backend) -> np.ndarray:
-    """Validate the mask-or-seed arguments of a backward call, then :func:`regenerate`."""
-    offset = _checks.u64(offset, "offset")
-    if (mask is None) == (rng is None):
-        raise ValueError("give exactly one of mask= and rng= (the forward call's seed)")
+def backward(grad, p, scale, mask, rng, offset, noise_shape, out, backend) -> np.ndarray:
+    """A dropout-like backward on ``grad``: the mask redrawn, or read from ``mask``."""
+    noise = checks.noise_shape(noise_shape, grad.shape)
     if mask is not None:
-        mask = _checks.packed_mask(mask, ((mask_size(grad, noise) + 7) // 8,))
-        if offset != 0:
-            raise ValueError("offset= belongs with rng=; a mask is already positioned")
-    else:
-        rng = _checks.rng(rng)
-    read = (grad,) if mask is None else (grad, mask)  # out may be grad, but may not touch mask
-    out = _checks.out(out, grad.shape, grad.dtype, *read)
-    choice = backend_for(backend)
-    seed = None if mask is not None else _checks.seed(rng)  # one draw from a Generator
-    return regenerate(choice, grad, stream.threshold(p), scale, mask, seed, offset, noise, out)
+        m = grad.size if noise is None else math.prod(noise)
+        mask = checks.packed_mask(mask, ((m + 7) // 8,))
+    req = request.backward(
+        grad, p, scale, mask=mask, rng=rng, offset=offset, noise=noise, out=out, backend=backend
+    )
+    return run(req, [grad] if mask is None else [grad, mask]).y
 
 
 def bernoulli_mask(
@@ -522,22 +318,8 @@ def bernoulli_mask(
     array([[ True,  True,  True,  True],
            [False, False, False, False]])
     """
-    shape = _checks.shape(shape)
-    p = _checks.rate(p)
-    rng = _checks.rng(rng)
-    offset = _checks.u64(offset, "offset")
-    noise = _checks.noise_shape(noise_shape, shape)
-    packed = _checks.flag(packed, "packed")
-    drawn = shape if noise is None else noise
-    m = math.prod(drawn)
-    choice = backend_for(backend)
-
-    bits = np.empty((1, (m + 7) // 8), np.uint8)
-    seed = _checks.seed(rng)
-    if m:
-        n_threads = _threads.for_call(m, choice[2])
-        call(choice, draw_masks, bits, m, seed, offset, stream.threshold(p), n_threads)
-    if packed:
-        return bits[0]
-    flags = unpack(bits, drawn).view(bool).reshape(drawn)
-    return flags if noise is None else np.broadcast_to(flags, shape).copy()
+    shape = checks.shape(shape)
+    req = request.mask(
+        shape, p, rng=rng, offset=offset, noise_shape=noise_shape, packed=packed, backend=backend
+    )
+    return run(req, window=Window.whole(shape)).y

@@ -1,78 +1,19 @@
-"""The dropout family on top of the core: structured masks, alpha and Gaussian dropout,
-and the fused bias-dropout-add of transformer blocks.
+"""The dropout family on the core: structured masks, alpha and Gaussian dropout, and the
+fused bias-dropout-add of transformer blocks.
 
 Each structured helper is :func:`fastdrop.dropout` with a ``noise_shape`` worked out from
-the array's shape, and its backward is :func:`fastdrop.dropout_backward` with the same.
+the array's shape (``fastdrop._engine.request`` has the rules, which ``fastdrop.dask``
+shares), and its backward is :func:`fastdrop.dropout_backward` with the same.
 """
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, TypeVar
-
 import numpy as np
 
-from fastdrop._api.core import (
-    IDENTITY,
-    all_kept,
-    backend_for,
-    backward,
-    call,
-    dropout,
-    dropout_backward,
-    evaluate,
-    mask_size,
-    run_drawing,
-    sample,
-)
-from fastdrop._contract import stream
-from fastdrop._contract.stream import U64
-from fastdrop._engine import checks as _checks
-from fastdrop._engine import plan as _layout
-from fastdrop._engine import threads as _threads
+from fastdrop._api.core import backward, dropout, dropout_backward
+from fastdrop._engine import checks, request
 from fastdrop._engine.checks import RngLike
-
-if TYPE_CHECKING:
-    import dask.array as da
-
-# The helpers below that fastdrop.dask shares take NumPy or dask arrays alike.
-ArrayT = TypeVar("ArrayT", np.ndarray, "da.Array")
-
-# The SELU fixed point's negative saturation, -lambda * alpha (Klambauer et al. 2017),
-# the value torch.nn.functional.alpha_dropout sets dropped elements to before its affine.
-ALPHA_PRIME = -1.7580993408473766
-
-
-# -- structured masks ----------------------------------------------------------------------
-
-
-def _channel_noise(shape: tuple[int, ...], channel_axis: object, name: str, ndims: range):
-    if len(shape) not in ndims:
-        raise ValueError(
-            f"{name} expects an array of {ndims.start} to {ndims.stop - 1} dimensions "
-            f"(batch, channels and spatial axes), got shape {shape}"
-        )
-    c = _checks.axis(channel_axis, len(shape), "channel_axis")
-    if c == 0:
-        raise ValueError("channel_axis cannot be 0: axis 0 is the batch axis")
-    return tuple(d if i in (0, c) else 1 for i, d in enumerate(shape))
-
-
-def _spatial_noise(shape, channel_axis):
-    return _channel_noise(shape, channel_axis, "spatial_dropout", range(3, 6))
-
-
-def _time_noise(shape, time_axis):
-    t = _checks.axis(time_axis, max(len(shape), 1), "time_axis") if shape else None
-    if t is None:
-        raise ValueError("locked_dropout needs an array with a time axis, got a 0-d array")
-    return tuple(1 if i == t else d for i, d in enumerate(shape))
-
-
-def _path_noise(shape):
-    if not shape:
-        raise ValueError("drop_path needs an array with a batch axis, got a 0-d array")
-    return (shape[0],) + (1,) * (len(shape) - 1)
+from fastdrop._engine.run import run, sum_to
 
 
 def spatial_dropout(x, p: float = 0.5, *, channel_axis: int = 1, **options):
@@ -101,8 +42,8 @@ def spatial_dropout(x, p: float = 0.5, *, channel_axis: int = 1, **options):
     >>> y[0, :, 0, 0], bool((y == y[:, :, :1, :1]).all())
     (array([2., 0., 0., 0.]), True)
     """
-    x = _checks.array(x, "x")
-    return dropout(x, p, noise_shape=_spatial_noise(x.shape, channel_axis), **options)
+    x = checks.array(x, "x")
+    return dropout(x, p, noise_shape=request.spatial_noise(x.shape, channel_axis), **options)
 
 
 def spatial_dropout_backward(grad, p: float, *, channel_axis: int = 1, **options):
@@ -121,9 +62,9 @@ def spatial_dropout_backward(grad, p: float, *, channel_axis: int = 1, **options
            [0., 0., 0.],
            [0., 0., 0.]])
     """
-    grad = _checks.array(grad, "grad")
+    grad = checks.array(grad, "grad")
     return dropout_backward(
-        grad, p, noise_shape=_spatial_noise(grad.shape, channel_axis), **options
+        grad, p, noise_shape=request.spatial_noise(grad.shape, channel_axis), **options
     )
 
 
@@ -153,8 +94,8 @@ def locked_dropout(x, p: float = 0.5, *, time_axis: int = 0, **options):
            [2., 0., 0., 0.],
            [2., 0., 0., 0.]])
     """
-    x = _checks.array(x, "x")
-    return dropout(x, p, noise_shape=_time_noise(x.shape, time_axis), **options)
+    x = checks.array(x, "x")
+    return dropout(x, p, noise_shape=request.time_noise(x.shape, time_axis), **options)
 
 
 def locked_dropout_backward(grad, p: float, *, time_axis: int = 0, **options):
@@ -167,8 +108,9 @@ def locked_dropout_backward(grad, p: float, *, time_axis: int = 0, **options):
     array([[2., 0., 0., 0.],
            [2., 0., 0., 0.]])
     """
-    grad = _checks.array(grad, "grad")
-    return dropout_backward(grad, p, noise_shape=_time_noise(grad.shape, time_axis), **options)
+    grad = checks.array(grad, "grad")
+    noise = request.time_noise(grad.shape, time_axis)
+    return dropout_backward(grad, p, noise_shape=noise, **options)
 
 
 def drop_path(x, p: float = 0.5, **options):
@@ -196,8 +138,8 @@ def drop_path(x, p: float = 0.5, **options):
            [0., 0.],
            [0., 0.]])
     """
-    x = _checks.array(x, "x")
-    return dropout(x, p, noise_shape=_path_noise(x.shape), **options)
+    x = checks.array(x, "x")
+    return dropout(x, p, noise_shape=request.path_noise(x.shape), **options)
 
 
 def drop_path_backward(grad, p: float, **options):
@@ -210,22 +152,11 @@ def drop_path_backward(grad, p: float, **options):
     array([[2., 2., 2.],
            [0., 0., 0.]])
     """
-    grad = _checks.array(grad, "grad")
-    return dropout_backward(grad, p, noise_shape=_path_noise(grad.shape), **options)
+    grad = checks.array(grad, "grad")
+    return dropout_backward(grad, p, noise_shape=request.path_noise(grad.shape), **options)
 
 
 # -- alpha dropout -------------------------------------------------------------------------
-
-
-def _alpha_affine(p: float, dtype: np.dtype) -> tuple[float, float, float]:
-    """``(a, b, a * alpha' + b)``: kept elements become ``a * x + b``, dropped ones the last,
-    computed in the compute precision of ``dtype``."""
-    if p == 1.0:  # the limit of a * alpha' + b as p -> 1, and torch's answer
-        return 0.0, IDENTITY, 0.0
-    a = ((1.0 - p) * (1.0 + p * ALPHA_PRIME**2)) ** -0.5
-    b = -a * ALPHA_PRIME * p
-    ctype = _checks.compute_dtype(dtype)
-    return a, b, float(ctype(a) * ctype(ALPHA_PRIME) + ctype(b))
 
 
 def alpha_dropout(
@@ -269,23 +200,12 @@ def alpha_dropout(
     >>> fastdrop.alpha_dropout(np.zeros(4), 0.5, rng=42)
     array([ 0.77919393, -0.77919393, -0.77919393, -0.77919393])
     """
-    x = _checks.array(x, "x")
-    p = _checks.rate(p)
-    training = _checks.flag(training, "training")
-    rng = _checks.rng(rng)
-    offset = _checks.u64(offset, "offset")
-    noise = _checks.noise_shape(noise_shape, x.shape)
-    out = _checks.out(out, x.shape, x.dtype, x)
-    return_mask = _checks.flag(return_mask, "return_mask")
-    choice = backend_for(backend)
-    if not training or p == 0.0:
-        y = evaluate(choice, x, None, None, out)
-        return (y, all_kept(mask_size(x, noise), None)) if return_mask else y
-    affine = _alpha_affine(p, x.dtype)
-    seed = _checks.seed(rng)
-    return sample(
-        choice, x, seed, offset, stream.threshold(p), affine, noise, None, out, return_mask
-    )
+    x = checks.array(x, "x")
+    req = request.dropout(
+        x, p, rng=rng, offset=offset, training=training, noise_shape=noise_shape, out=out,
+        return_mask=return_mask, backend=backend, alpha=True,
+    )  # fmt: skip
+    return run(req, [x]).returned()
 
 
 def alpha_dropout_backward(
@@ -312,15 +232,9 @@ def alpha_dropout_backward(
     >>> fastdrop.alpha_dropout_backward(np.ones(4), 0.5, rng=42)
     array([0.88640489, 0.        , 0.        , 0.        ])
     """
-    grad = _checks.array(grad, "grad")
-    p = _checks.rate(p)
-    noise = _checks.noise_shape(noise_shape, grad.shape)
-    scale = _alpha_affine(p, grad.dtype)[0] if p else 1.0
-    return backward(grad, p, scale, mask, rng, offset, noise, out, backend)
-
-
-def _feature_noise(shape, channel_axis):
-    return _channel_noise(shape, channel_axis, "feature_alpha_dropout", range(2, 65))
+    grad = checks.array(grad, "grad")
+    p, scale = request.alpha_scale(p, grad.dtype)
+    return backward(grad, p, scale, mask, rng, offset, noise_shape, out, backend)
 
 
 def feature_alpha_dropout(x, p: float = 0.5, *, channel_axis: int = 1, **options):
@@ -344,8 +258,8 @@ def feature_alpha_dropout(x, p: float = 0.5, *, channel_axis: int = 1, **options
     array([[ 0.77919393,  0.77919393,  0.77919393],
            [-0.77919393, -0.77919393, -0.77919393]])
     """
-    x = _checks.array(x, "x")
-    return alpha_dropout(x, p, noise_shape=_feature_noise(x.shape, channel_axis), **options)
+    x = checks.array(x, "x")
+    return alpha_dropout(x, p, noise_shape=request.feature_noise(x.shape, channel_axis), **options)
 
 
 def feature_alpha_dropout_backward(grad, p: float, *, channel_axis: int = 1, **options):
@@ -359,8 +273,8 @@ def feature_alpha_dropout_backward(grad, p: float, *, channel_axis: int = 1, **o
     array([[0.88640489, 0.88640489],
            [0.        , 0.        ]])
     """
-    grad = _checks.array(grad, "grad")
-    noise = _feature_noise(grad.shape, channel_axis)
+    grad = checks.array(grad, "grad")
+    noise = request.feature_noise(grad.shape, channel_axis)
     return alpha_dropout_backward(grad, p, noise_shape=noise, **options)
 
 
@@ -404,28 +318,11 @@ def gaussian_dropout(
     >>> fastdrop.gaussian_dropout(np.ones(4), 0.2, rng=42)
     array([2.06384546, 2.08068696, 0.79586458, 0.17012344])
     """
-    x = _checks.array(x, "x")
-    p = _checks.rate(p, below_one=True)
-    training = _checks.flag(training, "training")
-    rng = _checks.rng(rng)
-    offset = _checks.u64(offset, "offset")
-    out = _checks.out(out, x.shape, x.dtype, x)
-    choice = backend_for(backend)
-    if not training or p == 0.0:
-        return evaluate(choice, x, None, None, out)
-    return _gaussian(choice, x, _checks.seed(rng), offset, math.sqrt(p / (1.0 - p)), out)
-
-
-def _gaussian(choice, x, seed, offset, sigma, out) -> np.ndarray:
-    y = np.empty(x.shape, _checks.native(x.dtype)) if out is None else out
-    n_threads = _threads.for_call(x.size, choice[2])
-
-    def args(first: int, x2: np.ndarray) -> tuple:
-        return seed, (offset + first) % U64, x2.shape[1], sigma, n_threads
-
-    if x.size:
-        call(choice, lambda k: _layout.run(k.gaussian, [x], y, args))
-    return y
+    x = checks.array(x, "x")
+    req = request.gaussian(
+        x, p, rng=rng, offset=offset, training=training, out=out, backend=backend
+    )
+    return run(req, [x]).y
 
 
 def gaussian_dropout_backward(
@@ -449,52 +346,12 @@ def gaussian_dropout_backward(
     >>> bool(np.array_equal(y, x * g))
     True
     """
-    grad = _checks.array(grad, "grad")
-    p = _checks.rate(p, below_one=True)
-    if rng is None:
-        raise ValueError("rng= must be the forward call's seed: the noise is drawn again")
-    rng = _checks.rng(rng)
-    offset = _checks.u64(offset, "offset")
-    out = _checks.out(out, grad.shape, grad.dtype, grad)
-    choice = backend_for(backend)
-    if p == 0.0:
-        return evaluate(choice, grad, 1.0, None, out)
-    return _gaussian(choice, grad, _checks.seed(rng), offset, math.sqrt(p / (1.0 - p)), out)
+    grad = checks.array(grad, "grad")
+    req = request.gaussian(grad, p, rng=rng, offset=offset, out=out, backend=backend, gradient=True)
+    return run(req, [grad]).y
 
 
 # -- fused bias-dropout-add ----------------------------------------------------------------
-
-
-def _same_kind(a: ArrayT, x: ArrayT, name: str) -> None:
-    if _checks.native(a.dtype) != _checks.native(x.dtype):
-        raise TypeError(f"{name} must have x's dtype {_checks.native(x.dtype)}, got {a.dtype}")
-
-
-def _bias(bias: object, x: np.ndarray) -> np.ndarray:
-    """``bias`` broadcast to ``x.shape``; an absent bias is ``-0.0``, the exact identity."""
-    if bias is None:
-        return np.broadcast_to(np.array(IDENTITY, _checks.native(x.dtype)), x.shape)
-    b = _checks.array(bias, "bias")
-    _same_kind(b, x, "bias")
-    _bias_shape(b.shape, x.shape)
-    return np.broadcast_to(b.astype(_checks.native(b.dtype), copy=False), x.shape)
-
-
-def _bias_shape(shape: tuple[int, ...], full: tuple[int, ...]) -> tuple[int, ...]:
-    try:
-        if np.broadcast_shapes(shape, full) == full:
-            return shape
-    except ValueError:
-        pass
-    raise ValueError(f"bias of shape {shape} does not broadcast to x's shape {full}")
-
-
-def _add(kernels, x, bias, residual, y, bits, seed, offset, threshold, scale, n_threads) -> None:
-    def args(first: int, x2: np.ndarray) -> tuple:
-        return seed, (offset + first) % U64, x2.shape[1], threshold, scale, n_threads
-
-    draw = lambda: kernels.mask(bits, 1, x.size, seed, offset, x.size, threshold, n_threads)  # noqa: E731
-    run_drawing(kernels.add, [x, bias, residual], y, bits, draw, args)
 
 
 def dropout_add(
@@ -547,33 +404,20 @@ def dropout_add(
     >>> fastdrop.dropout_add(np.ones(4), h, 0.5, bias=np.full(4, 0.5), rng=42)
     array([13., 10., 10., 10.])
     """
-    x = _checks.array(x, "x")
-    residual = _checks.array(residual, "residual")
-    _same_kind(residual, x, "residual")
+    x = checks.array(x, "x")
+    residual = checks.array(residual, "residual")
+    request.same_kind(residual, x, "residual")
     if residual.shape != x.shape:
         raise ValueError(f"residual must have x's shape {x.shape}, got {residual.shape}")
-    bias_b = _bias(bias, x)
-    p = _checks.rate(p)
-    training = _checks.flag(training, "training")
-    scaling = _checks.scaling(scaling)
-    rng = _checks.rng(rng)
-    offset = _checks.u64(offset, "offset")
-    out = _checks.out(out, x.shape, x.dtype, x, residual, bias_b)
-    return_mask = _checks.flag(return_mask, "return_mask")
-    choice = backend_for(backend)
-
-    if training:
-        threshold, scale, seed = stream.threshold(p), stream.keep_scale(p, scaling), None
-    else:
-        threshold, scale, seed = 0, (1.0 - p if scaling == "classic" else 1.0), 0
-    seed = _checks.seed(rng) if seed is None else seed
-    y = np.empty(x.shape, _checks.native(x.dtype)) if out is None else out
-    bits = np.empty((x.size + 7) // 8 if return_mask else 0, np.uint8)
-    if x.size:
-        n_threads = _threads.for_call(x.size, choice[2])
-        args = (x, bias_b, residual, y, bits, seed, offset, threshold, scale, n_threads)
-        call(choice, _add, *args)
-    return (y, bits) if return_mask else y
+    if bias is not None:
+        bias = checks.array(bias, "bias")
+        request.same_kind(bias, x, "bias")
+        request.bias_shape(bias.shape, x.shape)
+    req = request.add(
+        x, residual, bias, p, rng=rng, offset=offset, training=training, scaling=scaling,
+        out=out, return_mask=return_mask, backend=backend,
+    )  # fmt: skip
+    return run(req, [x, residual, bias]).returned()
 
 
 def dropout_add_backward(
@@ -622,23 +466,11 @@ def dropout_add_backward(
     >>> gb
     array([4., 0., 2., 0.])
     """
-    grad = _checks.array(grad, "grad")
-    shape = None if bias is None else _bias_shape(np.shape(bias), grad.shape)
+    grad = checks.array(grad, "grad")
+    shape = None if bias is None else request.bias_shape(np.shape(bias), grad.shape)
     # With out=grad, grad's values are overwritten: the residual's gradient keeps a copy.
     grad_residual = grad.copy() if out is not None and np.may_share_memory(out, grad) else grad
     grad_x = dropout_backward(
         grad, p, mask=mask, rng=rng, offset=offset, scaling=scaling, out=out, backend=backend
     )
-    return grad_x, grad_residual, None if shape is None else _sum_to(grad_x, shape)
-
-
-def _sum_to(a: ArrayT, shape: tuple[int, ...]) -> ArrayT:
-    """``a`` summed over the axes along which ``shape`` broadcasts to ``a.shape``."""
-    lead = a.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and a.shape[lead + i] != 1
-    )
-    ctype = _checks.compute_dtype(a.dtype)
-    with np.errstate(all="ignore"):  # inf - inf, float16 overflow: as in the kernels, silent
-        total = a.sum(axis=axes, dtype=ctype, keepdims=True).reshape(shape).astype(a.dtype)
-    return total[...]  # an array: NumPy sums a 0-d array to a scalar
+    return grad_x, grad_residual, None if shape is None else sum_to(grad_x, shape)

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 
 from fastdrop._api.core import dropout, dropout_backward
-from fastdrop._contract import stream
-from fastdrop._engine import checks as _checks
+from fastdrop._contract.stream import U64
+from fastdrop._engine import checks
 from fastdrop._engine.checks import RngLike
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What :meth:`Dropout.backward` needs of the last call, as the call was."""
+
+    shape: tuple[int, ...]
+    training: bool
+    offset: int
+    noise: tuple[int, ...] | None
+    mask: np.ndarray | None
+    p: float
+    scaling: str
 
 
 class Dropout:
@@ -71,16 +85,16 @@ class Dropout:
         rng: RngLike = None,
         store_mask: bool = False,
     ) -> None:
-        self.p = _checks.rate(p)
-        self.scaling = _checks.scaling(scaling)
-        self.noise_shape = _checks.noise_template(noise_shape)
-        rng = _checks.rng(rng)
-        self.store_mask = _checks.flag(store_mask, "store_mask")
+        self.p = checks.rate(p)
+        self.scaling = checks.scaling(scaling)
+        self.noise_shape = checks.noise_template(noise_shape)
+        rng = checks.rng(rng)
+        self.store_mask = checks.flag(store_mask, "store_mask")
         self.training = True
-        self._seed = _checks.seed(rng)
+        self._seed = checks.seed(rng)
         self._offset = 0
         # The last call: (shape, training, offset, noise_shape, mask, p, scaling).
-        self._last: tuple | None = None
+        self._last: _Call | None = None
 
     @property
     def training(self) -> bool:
@@ -88,7 +102,7 @@ class Dropout:
 
     @training.setter
     def training(self, mode: bool) -> None:
-        self._training = _checks.flag(mode, "training")
+        self._training = checks.flag(mode, "training")
 
     @property
     def seed(self) -> int:
@@ -110,39 +124,45 @@ class Dropout:
     def _noise(self, shape: tuple[int, ...]) -> tuple[int, ...] | None:
         if self.noise_shape is None:
             return None
-        return _checks.noise_shape(self.noise_shape, shape)
+        return checks.noise_shape(self.noise_shape, shape)
 
     def __call__(self, x: np.typing.ArrayLike) -> np.ndarray:
         """Dropout of ``x`` from the layer's next stream positions (training), or ``x``
         itself (eval; ``x * (1 - p)`` with classic scaling)."""
-        x = _checks.array(x, "x")
+        x = checks.array(x, "x")
         noise = self._noise(x.shape)
         kw: dict[str, Any] = dict(scaling=self.scaling, noise_shape=noise)
         if not self.training:
-            self._last = (x.shape, False, 0, noise, None, self.p, self.scaling)
+            self._last = _Call(x.shape, False, 0, noise, None, self.p, self.scaling)
             return cast(np.ndarray, dropout(x, self.p, training=False, **kw))
         offset = self._offset
         y = dropout(x, self.p, rng=self._seed, offset=offset, return_mask=self.store_mask, **kw)
         y, mask = y if isinstance(y, tuple) else (y, None)
-        self._last = (x.shape, True, offset, noise, mask, self.p, self.scaling)
-        self._offset = (offset + (x.size if noise is None else math.prod(noise))) % stream.U64
+        self._last = _Call(x.shape, True, offset, noise, mask, self.p, self.scaling)
+        self._offset = (offset + (x.size if noise is None else math.prod(noise))) % U64
         return y
 
     def backward(self, grad: np.typing.ArrayLike) -> np.ndarray:
         """The gradient with respect to the last call's input, given ``grad`` with respect
         to its output."""
-        if self._last is None:
+        last = self._last
+        if last is None:
             raise RuntimeError("backward() needs a forward call first")
-        shape, training, offset, noise, mask, p, scaling = self._last  # as the call was
-        grad = _checks.array(grad, "grad")
-        if grad.shape != shape:
-            raise ValueError(f"grad must have the last input's shape {shape}, got {grad.shape}")
-        if not training:
-            return cast(np.ndarray, dropout(grad, p, training=False, scaling=scaling))
-        kw = dict(scaling=scaling, noise_shape=noise)
-        if mask is not None:
-            return dropout_backward(grad, p, mask=mask, **kw)
-        return dropout_backward(grad, p, rng=self._seed, offset=offset, **kw)
+        grad = checks.array(grad, "grad")
+        if grad.shape != last.shape:
+            raise ValueError(
+                f"grad must have the last input's shape {last.shape}, got {grad.shape}"
+            )
+        if not last.training:
+            return cast(np.ndarray, dropout(grad, last.p, training=False, scaling=last.scaling))
+        if last.mask is not None:
+            return dropout_backward(
+                grad, last.p, mask=last.mask, scaling=last.scaling, noise_shape=last.noise
+            )
+        return dropout_backward(
+            grad, last.p, rng=self._seed, offset=last.offset, scaling=last.scaling,
+            noise_shape=last.noise,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         extra = "" if self.noise_shape is None else f", noise_shape={self.noise_shape}"

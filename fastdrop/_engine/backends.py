@@ -91,7 +91,7 @@ def check_name(name: object, source: str = "backend") -> str:
     return name
 
 
-def requested(backend: str | None) -> str:
+def requested(backend: object) -> str:
     """The backend name in force for a call whose ``backend=`` argument is ``backend``."""
     if backend is not None:
         return check_name(backend)
@@ -115,7 +115,7 @@ def resolve(name: str) -> tuple[str, ModuleType]:
     raise RuntimeError("no fastdrop backend can be loaded")  # numpy always can
 
 
-def common_entry(backend: str | None) -> ModuleType | None:
+def common_entry(backend: object) -> ModuleType | None:
     """The Cython backend, whose ``common`` runs the whole of the common ``dropout`` call
     in C, when the backend in force for a call with ``backend=backend`` would run it on
     Cython (``"auto"`` or ``"cython"``); None otherwise."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -98,7 +98,7 @@ def rng(value: object) -> int | np.random.Generator | None:
 
     Returns the 64-bit Philox key when ``value`` fixes it: an int in ``[0, 2**64)`` is the
     key itself; a SeedSequence, or a sequence of non-negative ints, gives the first draw of
-    ``numpy.random.default_rng(value)`` (see :func:`draw`), the same key every time.
+    ``numpy.random.default_rng(value)`` (see :func:`key_of`), the same key every time.
     Returns a Generator when the key is to be drawn from one, by :func:`seed` once every
     other argument has passed: ``value`` itself, or a BitGenerator wrapped in one (the
     draw advances it). Returns None (OS entropy) for None. A legacy RandomState is a
@@ -112,7 +112,7 @@ def rng(value: object) -> int | np.random.Generator | None:
         isinstance(value, Sequence) and not isinstance(value, str | bytes)
     ):
         try:
-            return draw(np.random.default_rng(value))
+            return key_of(np.random.default_rng(value))
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"rng is not a valid seed sequence: {exc}") from None
     if not integer(value):
@@ -123,7 +123,7 @@ def rng(value: object) -> int | np.random.Generator | None:
     return u64(value, "rng (an integer seed)")
 
 
-def draw(generator: np.random.Generator) -> int:
+def key_of(generator: np.random.Generator) -> int:
     """The one 64-bit key a Generator gives: ``integers(0, 2**64, dtype=np.uint64)``."""
     return int(generator.integers(0, U64, dtype=np.uint64))
 
@@ -134,7 +134,7 @@ def seed(value: int | np.random.Generator | None) -> int:
     if value is None:
         return int.from_bytes(os.urandom(8), "little")
     if isinstance(value, np.random.Generator):
-        return draw(value)
+        return key_of(value)
     return value
 
 
@@ -147,7 +147,7 @@ def native(dtype: np.dtype) -> np.dtype:
     return dtype if dtype.isnative else dtype.newbyteorder("=")
 
 
-def out(value: object, shape: tuple[int, ...], dtype: np.dtype, *inputs: np.ndarray):
+def out(value: object, shape: tuple[int, ...], dtype: np.dtype, *inputs: Any) -> np.ndarray | None:
     """``out=`` as given, once it fits ``shape`` and ``dtype`` and overlaps no input except by
     being exactly one of them (in place)."""
     if value is None:

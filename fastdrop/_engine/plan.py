@@ -1,51 +1,146 @@
-"""How a kernel call covers arrays of any layout with 2-D views.
+"""How kernel calls cover a window of an array with native 2-D views.
 
-Kernels see ``(rows, cols)`` views whose C order is the arrays' C order; outputs may carry
-leading sample axes. Arrays whose axes collapse that way are covered by one call; the
-rest are covered in blocks, one call per index of their leading axes, with ``first``,
-the flat C index of the block's first element, telling the kernel where it is.
+A :class:`Window` is a block of a logical array: the whole array's shape, where the block
+starts in it, and the block's own shape. The NumPy front's window is the whole array; the
+Dask front's is one chunk. An element's stream position is its C-order index in the
+whole array (plus the call's offset), so a block's positions form rows: the block's
+trailing axes that span the whole array run on in C order, and each step along the axis
+before them jumps by a fixed number of positions (:meth:`Window.layouts`).
+
+:func:`plan` sees the arrays of a kernel call (inputs, then the output, which may carry
+leading sample axes) as ``(rows, cols)`` views with such rows, in as few pieces as their
+memory layouts allow without a copy. Kernels read a piece's positions from
+``Piece.position`` and ``Piece.row_step``, and its place in a packed mask of the block
+from ``Piece.first``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-Piece = tuple[list[np.ndarray], int]
+
+@dataclass(frozen=True)
+class Rows:
+    """A block seen as rows of consecutive positions: for each index ``idx`` of the
+    ``lead`` axes, a ``(rows, cols)`` grid whose element ``(r, c)`` sits ``r * row_step +
+    c`` positions after the grid's first element."""
+
+    lead: tuple[int, ...]
+    rows: int
+    cols: int
+    row_step: int
 
 
-def views_2d(arrays: Sequence[np.ndarray], leads: Sequence[int]) -> list[np.ndarray] | None:
-    """Views of ``arrays`` (shape ``lead axes + core``) as ``lead axes + (rows, cols)``, all
-    with the same ``(rows, cols)`` and C order, or None when every split needs a copy.
+@dataclass(frozen=True)
+class Window:
+    """The block of shape ``block`` that starts at index ``start`` of an array of ``shape``."""
 
-    The core axes split into leading ones (collapsed into rows) and trailing ones (into
-    columns) wherever every array allows it, trying the longest rows first: a C-contiguous
-    array is one row, and a mask broadcast along trailing axes splits where it starts.
-    """
-    core = arrays[0].shape[leads[0] :]
-    if all(a.flags.c_contiguous for a in arrays):  # one row; reshape cannot copy these
-        row = (1, math.prod(core))
-        return [a.reshape(a.shape[:lead] + row) for a, lead in zip(arrays, leads, strict=True)]
-    for d in range(max(len(core), 1)):
-        shape_2d = (math.prod(core[:d]), math.prod(core[d:]))
-        try:
-            return [
-                a.reshape(a.shape[:lead] + shape_2d, copy=False)
-                for a, lead in zip(arrays, leads, strict=True)
-            ]
-        except ValueError:  # some axes do not collapse without a copy
-            continue
-    return None
+    shape: tuple[int, ...]
+    start: tuple[int, ...]
+    block: tuple[int, ...]
+
+    @classmethod
+    def whole(cls, shape: tuple[int, ...]) -> Window:
+        """The window that covers all of an array of ``shape``."""
+        return cls(shape, (0,) * len(shape), shape)
+
+    @property
+    def size(self) -> int:
+        """The block's number of elements."""
+        return math.prod(self.block)
+
+    @property
+    def total(self) -> int:
+        """The whole array's number of elements: the positions one sample takes."""
+        return math.prod(self.shape)
+
+    @cached_property
+    def steps(self) -> tuple[int, ...]:
+        """The whole array's C-order steps, in elements."""
+        return tuple(math.prod(self.shape[k + 1 :]) for k in range(len(self.shape)))
+
+    @cached_property
+    def base(self) -> int:
+        """The position of the block's first element, relative to the call's offset."""
+        return sum(a * g for a, g in zip(self.start, self.steps, strict=True))
+
+    def layouts(self) -> Iterator[Rows]:
+        """The ways to see the block as rows, longest rows first, each in as few grids as
+        it can be; the last, the block's own last two axes, fits any memory layout.
+
+        Rows may span the block's trailing axes that span the whole array (they run on in
+        C order), and may collapse the axes before them that also span it.
+        """
+        shape, block, ndim = self.shape, self.block, len(self.shape)
+        first = ndim - 1  # axes after it span the whole array: they run on in C order
+        while first > 0 and block[first] == shape[first]:
+            first -= 1
+        for j in range(max(first, 0), max(ndim, 1)):
+            i = max(j - 1, 0)
+            while i > 0 and block[i] == shape[i]:  # axis i collapses into the rows
+                i -= 1
+            yield self._rows(i, j)
+        if ndim > 1 and self._rows(ndim - 2, ndim - 1) != self._rows(i, ndim - 1):
+            yield self._rows(ndim - 2, ndim - 1)
+
+    def _rows(self, i: int, j: int) -> Rows:
+        """Rows over axes ``i`` to ``j - 1`` of the block, columns over axes ``j`` on."""
+        cols = math.prod(self.block[j:])
+        if j == 0:
+            return Rows((), 1, cols, cols)
+        return Rows(self.block[:i], math.prod(self.block[i:j]), cols, self.steps[j - 1])
+
+    def places(self, rows: Rows) -> Iterator[tuple[tuple[int, ...], int, int]]:
+        """``(idx, position, first)`` for each grid of ``rows``: its index along the lead
+        axes, the position of its first element (relative to the call's offset) and that
+        element's C-order index in the block."""
+        size = rows.rows * rows.cols
+        for k, idx in enumerate(np.ndindex(rows.lead)):
+            position = self.base + sum(a * g for a, g in zip(idx, self.steps, strict=False))
+            yield idx, position, k * size
+
+    def within(self, noise: tuple[int, ...]) -> Window:
+        """The part of a mask of shape ``noise`` (broadcast to ``shape``) that this block
+        reads: its window in the mask."""
+        broadcast = [n == 1 and s != 1 for n, s in zip(noise, self.shape, strict=True)]
+        start = tuple(0 if b else a for b, a in zip(broadcast, self.start, strict=True))
+        block = tuple(1 if b else d for b, d in zip(broadcast, self.block, strict=True))
+        return Window(noise, start, block)
+
+    @property
+    def index(self) -> tuple[slice, ...]:
+        """The block's slices of the whole array."""
+        return tuple(slice(a, a + d) for a, d in zip(self.start, self.block, strict=True))
 
 
-def _blocks(arrays: Sequence[np.ndarray], leads: Sequence[int]) -> Iterator[Piece]:
-    core = arrays[0].shape[leads[0] :]
-    step = core[-2] * core[-1]
-    for k, idx in enumerate(np.ndindex(core[:-2])):
-        views = [a[(slice(None),) * lead + idx] for a, lead in zip(arrays, leads, strict=True)]
-        yield views, k * step
+@dataclass(frozen=True)
+class Piece:
+    """One kernel call's views (the inputs', then the output's) and where they sit."""
+
+    views: tuple[np.ndarray, ...]
+    position: int  # of element (0, 0), relative to the call's offset
+    row_step: int
+    first: int  # element (0, 0)'s C-order index in the block: where its mask bits start
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The pieces of a call, and where its output goes: the kernels write ``y``; when that
+    stands in for a misaligned output ``target``, :func:`finish` copies it there."""
+
+    pieces: list[Piece]
+    y: np.ndarray
+    target: np.ndarray | None
+
+    def finish(self) -> None:
+        """Call once the kernels have run."""
+        if self.target is not None:
+            np.copyto(self.target, self.y)
 
 
 def native(a: np.ndarray) -> np.ndarray:
@@ -55,72 +150,76 @@ def native(a: np.ndarray) -> np.ndarray:
     return a.astype(a.dtype.newbyteorder("="), order="C")
 
 
-def _nothing() -> None:
-    pass
+def _clean(a: np.ndarray) -> bool:
+    return a.dtype.isnative and a.flags.aligned
 
 
-def prepare(
-    inputs: Sequence[np.ndarray], y: np.ndarray, lead: int = 0
-) -> tuple[Iterator[Piece] | list[Piece], bool, Callable[[], None]]:
-    """``(pieces, blocked, finish)`` for a kernel reading ``inputs`` and writing ``y``.
+def _fit(
+    window: Window, arrays: Sequence[np.ndarray], leads: Sequence[int], single: bool
+) -> list[Piece] | None:
+    """Pieces in the first layout that every array takes without a copy (with ``single``,
+    only layouts of one piece), or None."""
+    for rows in window.layouts():
+        if single and rows.lead:
+            continue
+        core = (*rows.lead, rows.rows, rows.cols)
+        try:
+            views = [
+                a.reshape(a.shape[:n] + core, copy=False)
+                for a, n in zip(arrays, leads, strict=True)
+            ]
+        except ValueError:  # some axes do not collapse without a copy
+            continue
+        return [
+            Piece(
+                tuple(v[(slice(None),) * n + idx] for v, n in zip(views, leads, strict=True)),
+                position,
+                rows.row_step,
+                first,
+            )
+            for idx, position, first in window.places(rows)
+        ]
+    return None
 
-    Each piece is ``([*input views, y view], first)``; ``blocked`` says whether the pieces
-    are blocks of an N-D array (whose first elements need not start a mask byte); call
-    ``finish()`` after the kernels have run. ``y`` has ``lead`` extra leading axes.
+
+def plan(window: Window, inputs: Sequence[np.ndarray], y: np.ndarray, lead: int = 0) -> Plan:
+    """The pieces of a kernel call that reads ``inputs`` (each of the block's shape) and
+    writes ``y`` (``lead`` sample axes, then the block's shape).
 
     Inputs in another byte order or misaligned are converted first: the first input, when
     ``y`` holds a single sample and aliases no other input, by copying it into ``y`` and
     working in place, so no temporary the size of the input is made; others into native
     copies. The same copy into ``y`` serves when the first input's axes do not collapse
-    but ``y``'s do (a fresh output always does). A misaligned ``y`` is computed in an
-    aligned buffer and copied back by ``finish``.
+    but ``y``'s do (a fresh output always does), so that the call is one piece. A
+    misaligned ``y`` is computed in an aligned buffer (see :class:`Plan`).
     """
     leads = [0] * len(inputs) + [lead]
-    clean = y.flags.aligned and all(a.dtype.isnative and a.flags.aligned for a in inputs)
-    views = views_2d([*inputs, y], leads) if clean else None  # the common case, first
-    if views is not None:
-        return [(views, 0)], False, _nothing
-    finish: Callable[[], None] = _nothing
+    clean = y.flags.aligned and all(_clean(a) for a in inputs)
+    pieces = _fit(window, [*inputs, y], leads, single=True) if clean else None
+    if pieces is not None:  # the common case, first
+        return Plan(pieces, y, None)
+    target = None
     if not y.flags.aligned:  # e.g. a packed structured field: kernels need whole-item strides
         target, y = y, np.empty(y.shape, y.dtype)
-        finish = lambda: np.copyto(target, y)  # noqa: E731
-    inputs = list(inputs)
-    single = y.shape[:lead] == (1,) * lead
-    into_y = single and not any(np.may_share_memory(a, y) for a in inputs[1:])
+    arrays = list(inputs)
+    single_sample = y.shape[:lead] == (1,) * lead
+    into_y = single_sample and not any(np.may_share_memory(a, y) for a in arrays[1:])
     y_core = y[(0,) * lead + (Ellipsis,)] if into_y else None
-    for i, a in enumerate(inputs):
-        if a.dtype.isnative and a.flags.aligned:
+    for i, a in enumerate(arrays):
+        if _clean(a):
             continue
         if i == 0 and y_core is not None:
             np.copyto(y_core, a)
-            inputs[0] = y_core
+            arrays[0] = y_core
         else:
-            inputs[i] = native(a)
-    if not clean:  # else nothing was converted, and views_2d has answered already
-        views = views_2d([*inputs, y], leads)
-    if views is None and y_core is not None and inputs[0] is not y_core:
-        trial = views_2d([y_core, *inputs[1:], y], leads)
-        if trial is not None:
-            np.copyto(y_core, inputs[0])
-            views = trial
-    if views is not None:
-        return [(views, 0)], False, finish
-    return _blocks([*inputs, y], leads), True, finish
-
-
-def run(kernel, inputs: Sequence[np.ndarray], y: np.ndarray, args, lead: int = 0) -> None:
-    """Call ``kernel(*input views, y view, *args(first, first input's view))`` over ``y``."""
-    pieces, _, finish = prepare(inputs, y, lead)
-    for views, first in pieces:
-        kernel(*views, *args(first, views[0]))
-    finish()
-
-
-def bit_slice(bits: np.ndarray, start: int, count: int) -> np.ndarray:
-    """Bits ``[start, start + count)`` of a packed mask, realigned to start a byte."""
-    head, shift = divmod(start, 8)
-    chunk = bits[head : head + (count + 7) // 8 + 1]
-    if not shift:
-        return chunk
-    words = np.append(chunk, np.uint8(0)).astype(np.uint16)
-    return ((words[:-1] >> shift) | (words[1:] << (8 - shift))).astype(np.uint8)
+            arrays[i] = native(a)
+    if not clean:  # else nothing was converted, and the first try has answered already
+        pieces = _fit(window, [*arrays, y], leads, single=True)
+    if pieces is None and y_core is not None and arrays[0] is not y_core:
+        pieces = _fit(window, [y_core, *arrays[1:], y], leads, single=True)
+        if pieces is not None:
+            np.copyto(y_core, arrays[0])
+    if pieces is None:
+        pieces = _fit(window, [*arrays, y], leads, single=False)
+    assert pieces is not None, "the last layout fits every array"
+    return Plan(pieces, y, target)

@@ -23,9 +23,10 @@ import contextlib
 import contextvars
 import os
 from collections.abc import Iterator
-from types import ModuleType
 
 import numpy as np
+
+from fastdrop._contract.kernels import Kernels
 
 PER_CORE = 8  # the most threads a call runs per core, whatever the setting
 
@@ -150,7 +151,7 @@ def usable() -> int:
     return min(get_num_threads(), _most)
 
 
-def for_call(n: int, kernels: ModuleType) -> int:
+def for_call(n: int, kernels: Kernels) -> int:
     """The threads for a call of ``kernels`` that produces ``n`` elements: one below the
     backend's ``PARALLEL_MIN``, else :func:`usable`.
 

@@ -16,10 +16,10 @@ from importlib import metadata
 import numpy as np
 
 import fastdrop
-from fastdrop._api.core import NO_BITS
 from fastdrop._contract import stream
 from fastdrop._engine import backends as _backends
 from fastdrop._engine import threads as _threads
+from fastdrop._engine.run import NO_BITS
 from fastdrop._tools import bench as _bench
 from fastdrop.testing import (
     BOUND,
