@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,6 +42,14 @@ class Window:
     shape: tuple[int, ...]
     start: tuple[int, ...]
     block: tuple[int, ...]
+    steps: tuple[int, ...] = field(init=False, repr=False, compare=False)  # C order, in elements
+    base: int = field(init=False, repr=False, compare=False)  # the first element's position
+
+    def __post_init__(self) -> None:
+        steps = tuple(math.prod(self.shape[k + 1 :]) for k in range(len(self.shape)))
+        object.__setattr__(self, "steps", steps)
+        base = sum(a * g for a, g in zip(self.start, steps, strict=True))
+        object.__setattr__(self, "base", base)
 
     @classmethod
     def whole(cls, shape: tuple[int, ...]) -> Window:
@@ -58,16 +65,6 @@ class Window:
     def total(self) -> int:
         """The whole array's number of elements: the positions one sample takes."""
         return math.prod(self.shape)
-
-    @cached_property
-    def steps(self) -> tuple[int, ...]:
-        """The whole array's C-order steps, in elements."""
-        return tuple(math.prod(self.shape[k + 1 :]) for k in range(len(self.shape)))
-
-    @cached_property
-    def base(self) -> int:
-        """The position of the block's first element, relative to the call's offset."""
-        return sum(a * g for a, g in zip(self.start, self.steps, strict=True))
 
     def layouts(self) -> Iterator[Rows]:
         """The ways to see the block as rows, longest rows first, each in as few grids as
@@ -99,6 +96,9 @@ class Window:
         """``(idx, position, first)`` for each grid of ``rows``: its index along the lead
         axes, the position of its first element (relative to the call's offset) and that
         element's C-order index in the block."""
+        if not rows.lead:  # one grid, the common case
+            yield (), self.base, 0
+            return
         size = rows.rows * rows.cols
         for k, idx in enumerate(np.ndindex(rows.lead)):
             position = self.base + sum(a * g for a, g in zip(idx, self.steps, strict=False))
@@ -195,6 +195,12 @@ def plan(window: Window, inputs: Sequence[np.ndarray], y: np.ndarray, lead: int 
     """
     leads = [0] * len(inputs) + [lead]
     clean = y.flags.aligned and all(_clean(a) for a in inputs)
+    if clean and window.block == window.shape and y.flags.c_contiguous:
+        if all(a.flags.c_contiguous for a in inputs):  # the commonest case: one row
+            n = window.size
+            pairs = zip([*inputs, y], leads, strict=True)
+            views = tuple(a.reshape((*a.shape[:k], 1, n)) for a, k in pairs)
+            return Plan([Piece(views, 0, n, 0)], y, None)
     pieces = _fit(window, [*inputs, y], leads, single=True) if clean else None
     if pieces is not None:  # the common case, first
         return Plan(pieces, y, None)
