@@ -21,16 +21,9 @@ from fastdrop._contract import stream
 from fastdrop._engine import backends as _backends
 from fastdrop._engine import threads as _threads
 from fastdrop._tools import bench as _bench
-from fastdrop.testing import (
-    BOUND,
-    PIPELINES,
-    REFERENCE_LIMIT,
-    best_times,
-    bound_kernels,
-    family_implementations,
-    implementations,
-    pipelines,
-)
+from fastdrop._tools.peers import bound_kernels, family_implementations, implementations
+from fastdrop._tools.timing import best_times
+from fastdrop.testing import BOUND, PIPELINES, REFERENCE_LIMIT, pipelines
 
 P = 0.1
 SIZES = (1_000, 1_000_000, 10_000_000)
