@@ -1,22 +1,19 @@
 """Case tables and awkward inputs shared by fastdrop's tests and benchmarks.
 
-One table drives the correctness tests, the asv suite, the pytest-benchmark suite and
-``python -m fastdrop``, so what is measured is what is tested.
+One table of cases (dtypes, rates, sizes, layouts, pipelines) drives the correctness
+tests, the asv suite, the pytest-benchmark suite and ``python -m fastdrop``, so what is
+measured is what is tested. The implementations that the benchmarks compare on these
+cases, the peers among them, live with the tools, in ``fastdrop._tools.peers``.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-import time
-from collections.abc import Callable, Hashable
-from typing import TypeVar
+from collections.abc import Callable
 
 import numpy as np
 
 import fastdrop
-from fastdrop._engine import backends as _backends
-from fastdrop._engine import threads as _threads
 
 DTYPES = (np.float16, np.float32, np.float64)
 RATES = (0.0, 0.1, 0.5, 0.9, 1.0)
@@ -28,8 +25,6 @@ LAYOUTS = ("C", "F", "strided", "reversed", "byteswapped", "sliced", "transposed
 BOUND = "scale-copy"
 # The NumPy backend is the specification, not a fast path: benchmarks stop at this size.
 REFERENCE_LIMIT = 100_000
-
-Key = TypeVar("Key", bound=Hashable)  # names the rows of best_times
 
 
 def make_array(shape: tuple[int, ...], dtype: type, layout: str = "C", seed: int = 0) -> np.ndarray:
@@ -75,173 +70,6 @@ def make_array(shape: tuple[int, ...], dtype: type, layout: str = "C", seed: int
     if layout == "transposed":
         return np.ascontiguousarray(x.T).T
     raise ValueError(f"unknown layout {layout!r}")
-
-
-def bound_kernels():
-    """The kernels of the scale-copy bound: those auto takes, Cython's where it is built
-    (its scale-copy took 0.89-0.99x Numba's time, float16 to float64)."""
-    return _backends.resolve("auto")[1]
-
-
-def implementations(
-    x: np.ndarray, p: float, *, peers: bool = True
-) -> dict[str, Callable[[], object]]:
-    """Name -> zero-argument callable, for every implementation to compare on ``x``.
-
-    The first entry is the bound, a parallel scale-copy ``y = x * s`` with the threads
-    fastdrop's own call on ``x`` gets (:func:`bound_kernels`), writing into a preallocated
-    array. Then
-    ``fastdrop <backend>`` for auto and every available backend, each returning a new
-    array like the peers do (the NumPy reference only up to ``REFERENCE_LIMIT``
-    elements), the NumPy idiom
-    ``x * (rng.random(x.shape) >= p) / (1 - p)``, and, if ``peers``, PyTorch and JAX when
-    they are installed.
-    """
-    y = np.empty_like(x)
-    n_threads = _threads.for_call(x.size, bound_kernels())  # what dropout of x gets
-    scale = 1.0 / (1.0 - p) if p < 1 else 0.0
-    bound = bound_kernels()
-    x2, y2 = x.reshape(1, -1), y.reshape(1, -1)
-    rows: dict[str, Callable[[], object]] = {BOUND: lambda: bound.scale(x2, y2, scale, n_threads)}
-    for name in ("auto", *_backends.available_backends()):
-        if name == "numpy" and x.size > REFERENCE_LIMIT:
-            continue
-        rows[f"fastdrop {name}"] = functools.partial(fastdrop.dropout, x, p, rng=1, backend=name)
-    rng = np.random.default_rng(0)
-    rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= p) / (1 - p)
-    if peers:
-        rows.update(_peers(x, p, fastdrop.get_num_threads()))
-    return rows
-
-
-SAMPLES = 8  # Monte Carlo samples in the family's speed table
-
-
-def family_implementations(
-    x: np.ndarray, p: float, *, peers: bool = True
-) -> dict[str, Callable[[], object]]:
-    """Name -> zero-argument callable, for the dropout family on ``x`` (1-D, a multiple of
-    4096 elements, viewed as ``(-1, 1024)`` rows or ``(-1, 64, 8, 8)`` feature maps).
-
-    The first entry is the same scale-copy bound as in :func:`implementations`; then
-    ``SAMPLES`` scale-copies (the write traffic of ``SAMPLES`` Monte Carlo samples),
-    dropout, the packed mask alone (what drawing costs, with almost nothing written),
-    then the training passes writing into preallocated outputs as the
-    scale-copies do (dropout alone and with its packed mask, the backward pass from that
-    mask and redrawn, and ``SAMPLES`` samples), so that their ratios are the kernels'
-    against the bound, then fastdrop's variants with their unfused or NumPy equivalents,
-    and PyTorch's where it has one and is installed. The other fastdrop rows return a new
-    array, as the peers do.
-    """
-    if x.ndim != 1 or x.size % 4096:
-        raise ValueError(f"x must be 1-D with a multiple of 4096 elements, got shape {x.shape}")
-    rows = {BOUND: implementations(x, p, peers=False)[BOUND]}
-    n_threads = _threads.for_call(x.size, bound_kernels())  # what dropout of x gets
-    bound = bound_kernels()
-    ys = np.empty((SAMPLES, 1, x.size), x.dtype)
-    rows[f"{BOUND} x{SAMPLES}"] = lambda: [
-        bound.scale(x[None], ys[s], 2.0, n_threads) for s in range(SAMPLES)
-    ]
-    x2, maps = x.reshape(-1, 1024), x.reshape(-1, 64, 8, 8)
-    residual = np.random.default_rng(1).standard_normal(x2.shape).astype(x.dtype)
-    bias = np.zeros(1024, x.dtype)
-    sigma = np.sqrt(p / (1 - p))
-    rng = np.random.default_rng(0)
-    _, mask = fastdrop.dropout(x, p, rng=1, return_mask=True)
-    y, samples = np.empty_like(x), ys.reshape(SAMPLES, x.size)
-    rows.update(
-        {
-            "dropout": lambda: fastdrop.dropout(x, p, rng=1),
-            "bernoulli_mask": lambda: fastdrop.bernoulli_mask(x.shape, p, rng=1),
-            "dropout out=": lambda: fastdrop.dropout(x, p, rng=1, out=y),
-            "dropout out= return_mask": lambda: fastdrop.dropout(
-                x, p, rng=1, out=y, return_mask=True
-            ),
-            "backward out= from mask": lambda: fastdrop.dropout_backward(x, p, mask=mask, out=y),
-            "backward out= regenerated": lambda: fastdrop.dropout_backward(x, p, rng=1, out=y),
-            f"dropout out= samples={SAMPLES}": lambda: fastdrop.dropout(
-                x, p, rng=1, samples=SAMPLES, out=samples
-            ),
-            "dropout_add": lambda: fastdrop.dropout_add(x2, residual, p, bias=bias, rng=1),
-            "r + dropout(x + b)": lambda: residual + fastdrop.dropout(x2 + bias, p, rng=1),
-            "alpha_dropout": lambda: fastdrop.alpha_dropout(x, p, rng=1),
-            "spatial_dropout": lambda: fastdrop.spatial_dropout(maps, p, rng=1),
-            "gaussian_dropout": lambda: fastdrop.gaussian_dropout(x, p, rng=1),
-            "numpy gaussian idiom": lambda: x * (1 + sigma * rng.standard_normal(x.shape)),
-        }
-    )
-    if peers:
-        try:
-            import torch
-        except ImportError:
-            return rows
-        torch.set_num_threads(fastdrop.get_num_threads())
-        xt, rt, bt = (torch.from_numpy(a) for a in (x2, residual, bias))
-        functional = torch.nn.functional
-        rows["torch r + dropout(x + b)"] = lambda: rt + functional.dropout(xt + bt, p)
-        rows["torch alpha_dropout"] = lambda: functional.alpha_dropout(xt, p, True)
-        rows["torch dropout2d"] = lambda: functional.dropout2d(torch.from_numpy(maps), p)
-    return rows
-
-
-def _peers(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
-    rows: dict[str, Callable[[], object]] = {}
-    try:
-        import torch
-    except ImportError:
-        pass
-    else:
-        torch.set_num_threads(n_threads)
-        xt = torch.from_numpy(x)
-        rows["torch"] = lambda: torch.nn.functional.dropout(xt, p, training=True)
-    try:
-        import jax
-    except ImportError:
-        pass
-    else:
-        cpu = jax.devices("cpu")[0]  # where an accelerator is present, JAX would use it
-        xj = jax.device_put(x, cpu)
-        key = jax.device_put(jax.random.key(0), cpu)
-        fn = jax.jit(
-            lambda k, v: jax.numpy.where(jax.random.bernoulli(k, 1 - p, v.shape), v / (1 - p), 0)
-        )
-        rows["jax"] = lambda: fn(key, xj).block_until_ready()
-    return rows
-
-
-def best_times(
-    rows: dict[Key, Callable[[], object]],
-    budget: float = 0.0,
-    *,
-    number: int = 1,
-    percentile: float = 0.0,
-) -> dict[Key, float]:
-    """Best time per call of each callable, in seconds, over interleaved rounds.
-
-    Every round times ``number`` calls of each callable in turn, so that drifts in clock
-    speed, cache state or background load fall on all rows alike: this is how every
-    ratio fastdrop reports is measured. Each round starts one row later than the last,
-    so that no row always follows the same one (PyTorch's threads, say, spin on the
-    cores for a while after its call). After one warm-up call each, rounds go on for
-    about ``budget`` seconds, at least 3 and at most 200. "Best" is the round's
-    ``percentile`` (0, the default: the fastest round).
-    """
-    for fn in rows.values():
-        fn()
-    times: dict[Key, list[float]] = {name: [] for name in rows}
-    deadline = time.perf_counter() + budget
-    rounds = 0
-    names = list(rows)
-    while rounds < 3 or (time.perf_counter() < deadline and rounds < 200):
-        k = rounds % len(names)
-        for name in names[k:] + names[:k]:
-            fn = rows[name]
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            times[name].append((time.perf_counter() - t0) / number)
-        rounds += 1
-    return {name: float(np.percentile(ts, percentile)) for name, ts in times.items()}
 
 
 # -- real pipelines ------------------------------------------------------------------------

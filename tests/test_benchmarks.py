@@ -2,11 +2,12 @@
 the real pipelines (a NumPy MLP's training step, Monte Carlo inference) with and without
 dropout.
 
-The cases and the implementations come from :mod:`fastdrop.testing`, as for the asv suite;
-each case is one benchmark group, so its implementations are compared with each other and
-with the scale-copy bound. pyproject.toml's ``--benchmark-disable`` makes a plain
-``pytest`` run every benchmark once, as a smoke test, and each fastdrop backend's output is
-then checked bit for bit against the numpy backend's. To time them::
+The cases come from :mod:`fastdrop.testing` and the implementations from
+:mod:`fastdrop._tools.peers`, as for the asv suite; each case is one benchmark group, so
+its implementations are compared with each other and with the scale-copy bound.
+pyproject.toml's ``--benchmark-disable`` makes a plain ``pytest`` run every benchmark
+once, as a smoke test, and each fastdrop backend's output is then checked bit for bit
+against the numpy backend's. To time them::
 
     FASTDROP_BENCH_FULL=1 pytest tests/test_benchmarks.py --benchmark-enable
 
@@ -28,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
+from fastdrop._tools.peers import implementations
 from fastdrop.testing import (
     BENCH_RATES,
     BENCH_SIZES,
@@ -37,7 +39,6 @@ from fastdrop.testing import (
     PIPELINES,
     REFERENCE_LIMIT,
     digits,
-    implementations,
     make_array,
     pipelines,
 )

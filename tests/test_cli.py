@@ -171,7 +171,7 @@ def test_no_speed_reads_versions_without_importing_the_peers(tmp_path):
 
 
 def test_best_times_interleaves_and_counts_calls():
-    from fastdrop.testing import best_times
+    from fastdrop._tools.timing import best_times
 
     order: list[str] = []
     rows = {name: (lambda n=name: order.append(n)) for name in ("a", "b")}
@@ -185,11 +185,11 @@ def test_best_times_interleaves_and_counts_calls():
 
 
 def test_pipelines_table():
-    from fastdrop._tools import cli as _info
+    from fastdrop._tools import cli
     from fastdrop.testing import PIPELINES
 
-    assert _info.parser().parse_args(["--pipelines"]).pipelines
-    rows = {line[:30].strip(): line.split() for line in _info.pipelines_table(0.0).splitlines()}
+    assert cli.parser().parse_args(["--pipelines"]).pipelines
+    rows = {line[:30].strip(): line.split() for line in cli.pipelines_table(0.0).splitlines()}
     for name, twin in PIPELINES.items():
         assert float(rows[name][-1]) > 0
         if name == twin:
@@ -197,10 +197,10 @@ def test_pipelines_table():
 
 
 def test_crossover_table():
-    from fastdrop._tools import cli as _info
+    from fastdrop._tools import cli
 
-    assert _info.parser().parse_args(["--crossover"]).crossover
-    rows = [line.split() for line in _info.crossover_table(rounds=1).splitlines()[2:]]
+    assert cli.parser().parse_args(["--crossover"]).crossover
+    rows = [line.split() for line in cli.crossover_table(rounds=1).splitlines()[2:]]
     assert {row[0] for row in rows} == {"cython", "numba"}
     assert [int(row[1]) for row in rows if row[0] == "cython"] == [2**e for e in range(14, 22)]
     assert all(float(v) > 0 for row in rows for v in row[2:])

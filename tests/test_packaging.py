@@ -1,5 +1,6 @@
-"""What a user gets from an install: an import that works from a source checkout too,
-type hints, and metadata that the README and the license agree with."""
+"""What a user gets from an install: every module, an import that works from a source
+checkout too, type hints, and metadata that the README and the license agree with; and
+the checkout's pre-commit hooks."""
 
 from __future__ import annotations
 
@@ -120,3 +121,21 @@ def test_the_changelog_has_this_version():
     assert re.search(
         rf"^## \[{re.escape(fastdrop.__version__)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", changelog, re.M
     )
+
+
+@SOURCE
+def test_the_build_installs_every_module():
+    # fastdrop/meson.build names each file to install: a module left out of it is missing
+    # from a wheel, while an editable install still finds it in the source tree.
+    source = ROOT / "fastdrop"
+    listed = set(re.findall(r"'([^']+\.py)'", (source / "meson.build").read_text()))
+    modules = {path.relative_to(source).as_posix() for path in source.rglob("*.py")}
+    missing = modules - listed - {"_version.py"}  # written by the build
+    assert not missing, f"fastdrop/meson.build does not install {sorted(missing)}"
+
+
+@SOURCE
+def test_the_pre_commit_hooks_lint_and_format_with_ruff():
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    hooks = re.findall(r"^\s*- id: (\S+)$", config, re.M)
+    assert {"ruff-check", "ruff-format"} <= set(hooks), hooks

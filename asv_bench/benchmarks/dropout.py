@@ -1,7 +1,8 @@
 """Airspeed velocity benchmarks for fastdrop.
 
-The cases (dtypes, sizes, rates) and the implementations, the scale-copy bound among them,
-come from :mod:`fastdrop.testing`: what is measured is what is tested.
+The cases (dtypes, sizes, rates) come from :mod:`fastdrop.testing`, so what is measured is
+what is tested; the implementations, the scale-copy bound among them, come from
+:mod:`fastdrop._tools.peers`, as for the other benchmarks.
 
 ``setup_cache`` makes each input once per run, with ``make_array``, and saves it; each
 ``setup`` loads it. That is faster than making it again for every case (seconds at 1e8
@@ -31,6 +32,8 @@ import numpy as np
 
 import fastdrop
 from fastdrop._engine.backends import NAMES
+from fastdrop._tools.peers import implementations
+from fastdrop._tools.timing import best_times
 from fastdrop.testing import (
     BENCH_RATES,
     BENCH_SIZES,
@@ -38,8 +41,6 @@ from fastdrop.testing import (
     DTYPES,
     PIPELINES,
     REFERENCE_LIMIT,
-    best_times,
-    implementations,
     make_array,
     pipelines,
 )

@@ -1,8 +1,8 @@
 """``fastdrop bench``: fastdrop's backends against the installed peers, side by side.
 
 Every case (dtype, size, rate) times the implementations of
-:func:`fastdrop.testing.implementations` (the scale-copy bound, fastdrop's backends, the
-NumPy idiom, PyTorch and JAX when installed) in interleaved rounds, and reports ns per
+:func:`fastdrop._tools.peers.implementations` (the scale-copy bound, fastdrop's backends,
+the NumPy idiom, PyTorch and JAX when installed) in interleaved rounds, and reports ns per
 element, GB/s (``x`` read and ``y`` written) and the ratio to the scale-copy. Quick by
 default; ``--full`` runs the whole grid of the shared case tables.
 """
@@ -19,19 +19,16 @@ from collections.abc import Callable
 import numpy as np
 
 import fastdrop
-from fastdrop.testing import (
-    BENCH_RATES,
-    BENCH_SIZES,
-    BOUND,
-    DTYPES,
-    best_times,
-    implementations,
-    make_array,
-)
+from fastdrop._tools import peers
+from fastdrop._tools.timing import best_times
+from fastdrop.testing import BENCH_RATES, BENCH_SIZES, BOUND, DTYPES, make_array
 
 QUICK_SIZES = (10_000, 1_000_000)
 QUICK_RATES = (0.1,)
 QUICK_DTYPES = ("float32",)
+
+# Input and drop rate -> the rows to time on them, as in fastdrop._tools.peers.
+Implementations = Callable[[np.ndarray, float], dict[str, Callable[[], object]]]
 
 
 def _progress(done: int, total: int, label: str) -> None:
@@ -47,9 +44,9 @@ def run(
     rates: tuple[float, ...],
     dtypes: tuple[str, ...],
     budget: float,
-    table: Callable[[np.ndarray, float], dict[str, Callable[[], object]]] = implementations,
+    implementations: Implementations = peers.implementations,
 ) -> list[dict]:
-    """One record per (case, implementation of ``table``): its best time and what follows
+    """One record per (case, row of ``implementations``): its best time and what follows
     from it."""
     cases = [(d, n, p) for d in dtypes for n in sizes for p in rates]
     records = []
@@ -59,7 +56,7 @@ def run(
         # Small calls are timed in batches, so that the clock's own cost does not count.
         # The inputs hold inf: the peers' idioms turn a dropped one into NaN, silently here.
         with np.errstate(invalid="ignore"):
-            times = best_times(table(x, p), budget, number=max(1, 100_000 // max(n, 1)))
+            times = best_times(implementations(x, p), budget, number=max(1, 100_000 // max(n, 1)))
         for name, t in times.items():
             records.append(
                 {
@@ -78,6 +75,7 @@ def run(
 
 
 def table(records: list[dict]) -> str:
+    """The records of :func:`run` as the text table that ``fastdrop bench`` prints."""
     lines = [
         f"{'dtype':<8}{'size':>11}{'p':>6}  {'implementation':<20}"
         f"{'ns/elem':>9}{'GB/s':>8}{'x bound':>9}"

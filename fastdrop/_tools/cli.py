@@ -11,29 +11,23 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Callable
 from importlib import metadata
 
 import numpy as np
 
 import fastdrop
 from fastdrop._contract import stream
+from fastdrop._contract.kernels import Kernels
 from fastdrop._engine import backends as _backends
 from fastdrop._engine import threads as _threads
-from fastdrop._engine.run import NO_BITS
-from fastdrop._tools import bench as _bench
-from fastdrop.testing import (
-    BOUND,
-    PIPELINES,
-    REFERENCE_LIMIT,
-    best_times,
-    bound_kernels,
-    family_implementations,
-    implementations,
-    pipelines,
-)
+from fastdrop._tools import bench, peers
+from fastdrop._tools.timing import best_times
+from fastdrop.testing import BOUND, PIPELINES, REFERENCE_LIMIT, pipelines
 
 P = 0.1
 SIZES = (1_000, 1_000_000, 10_000_000)
+NO_BITS = np.empty((0, 0), np.uint8)  # forward's packed mask: none wanted
 
 
 def _versions() -> list[tuple[str, str]]:
@@ -53,8 +47,13 @@ def report() -> str:
     """The environment part of the ``python -m fastdrop`` output."""
     lines = [f"{k:<22}{v}" for k, v in _versions()]
     for name in _backends.NAMES:
-        why = _backends.why_unavailable(name) if _backends.load(name) is None else None
-        lines.append(f"{'backend ' + name:<22}{'available' if why is None else why}")
+        try:
+            _backends.resolve(name)
+        except ValueError as unavailable:  # it says why
+            state = str(unavailable)
+        else:
+            state = "available"
+        lines.append(f"{'backend ' + name:<22}{state}")
     lines.append(f"{'default backend':<22}{fastdrop.get_backend()}")
     serial = ", ".join(
         f"{k.PARALLEL_MIN} ({name})"
@@ -74,14 +73,14 @@ def speed_table(
     """Time every implementation at each size (float32, p = 0.1): ns per element and the
     ratio to the scale-copy bound. ``family``: the dropout family's table instead, at
     sizes rounded down to a multiple of 4096."""
-    table = family_implementations if family else implementations
+    implementations = peers.family_implementations if family else peers.implementations
     if family:
         sizes = tuple(max(4096, n - n % 4096) for n in sizes)
     lines = [
         f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of interleaved runs",
         f"{'size':>10}  {'implementation':<28}{'ns/elem':>9}{'x bound':>9}",
     ]
-    for r in _bench.run(sizes, (P,), ("float32",), budget, table):
+    for r in bench.run(sizes, (P,), ("float32",), budget, implementations):
         lines.append(
             f"{r['size']:>10}  {r['implementation']:<28}"
             f"{r['ns_per_element']:>9.3f}{r['ratio_to_bound']:>9.2f}"
@@ -95,16 +94,16 @@ def scaling_table(n: int, counts: tuple[int, ...], budget: float = 2.0) -> str:
     the same row's first thread count."""
     x = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
     y = np.empty_like(x)
-    bound = bound_kernels()
-    names = [BOUND] + [f"fastdrop {b}" for b in ("auto", *_backends.available_backends())]
+    bound: Kernels = peers.bound_kernels()
+    names = [BOUND] + [f"fastdrop {b}" for b in ("auto", *fastdrop.available_backends())]
     names = [name for name in names if name != "fastdrop numpy" or n <= REFERENCE_LIMIT]
 
-    def row(name: str, t: int):
+    def row(name: str, t: int) -> Callable[[], object]:
         if name == BOUND:
             return lambda: bound.scale(x[None], y[None], 2.0, t)
         backend = name.split()[1]
 
-        def call():
+        def call() -> None:
             with fastdrop.threads(t):
                 fastdrop.dropout(x, P, rng=1, backend=backend)
 
@@ -134,7 +133,7 @@ def crossover_table(rounds: int = 40) -> str:
     a = np.ones((64, 256), np.float32)
     w = np.ones((256, 256), np.float32)
     cases = [(blas, t) for blas in (False, True) for t in (1, n_threads)]
-    affine = (stream.keep_scale(P, "inverted"), -0.0, 0.0)
+    affine = (stream.keep_scale(P, "inverted"), stream.IDENTITY, 0.0)
     lines = [
         f"float32, p = {P}, into out=; 1 thread against {n_threads}; 10th percentile of "
         f"{rounds} interleaved calls, in us",
@@ -142,7 +141,7 @@ def crossover_table(rounds: int = 40) -> str:
         f"{'after BLAS: 1':>16}{n_threads:>10}{'ratio':>7}",
     ]
     for backend in ("cython", "numba"):
-        kernels = _backends.load(backend)
+        kernels: Kernels | None = _backends.load(backend)
         if kernels is None:
             continue
         for n in (1 << e for e in range(14, 22)):
@@ -190,55 +189,55 @@ def parser() -> argparse.ArgumentParser:
         Without a command, the options of the environment report and speed table; with
         the ``bench`` command, those of :mod:`fastdrop._tools.bench`.
     """
-    parser = argparse.ArgumentParser(
+    cli = argparse.ArgumentParser(
         prog="fastdrop",
         description="Without a command: the versions, backends and threads of this install of "
         "fastdrop, and a quick speed table. The bench command compares fastdrop with the "
         "installed peers.",
     )
-    parser.add_argument("--version", action="version", version=f"fastdrop {fastdrop.__version__}")
-    report = parser.add_argument_group("without a command")
-    report.add_argument("--no-speed", action="store_true", help="skip the speed table")
-    report.add_argument(
+    cli.add_argument("--version", action="version", version=f"fastdrop {fastdrop.__version__}")
+    report_options = cli.add_argument_group("without a command")
+    report_options.add_argument("--no-speed", action="store_true", help="skip the speed table")
+    report_options.add_argument(
         "--sizes",
-        type=_bench.positive_int,
+        type=bench.positive_int,
         nargs="+",
         metavar="N",
         dest="report_sizes",  # not bench's --sizes, which would overwrite it
         help=f"array sizes to time (default: {' '.join(map(str, SIZES))})",
     )
-    report.add_argument(
+    report_options.add_argument(
         "--family", action="store_true", help="time the dropout family instead of dropout"
     )
-    report.add_argument(
+    report_options.add_argument(
         "--threads",
-        type=_bench.positive_int,
+        type=bench.positive_int,
         nargs="+",
         metavar="T",
         help="instead of the speed table, a thread-scaling table at the first of --sizes",
     )
-    report.add_argument(
+    report_options.add_argument(
         "--crossover",
         action="store_true",
         help="instead of the speed table, where a second thread pays off, back to back and "
         "after a BLAS call: what the size calls run serially below was chosen from",
     )
-    report.add_argument(
+    report_options.add_argument(
         "--pipelines",
         action="store_true",
         help="instead of the speed table, a NumPy MLP's training step and Monte Carlo "
         "inference, each against the same without dropout",
     )
-    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
-    bench = commands.add_parser(
+    commands = cli.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    bench_command = commands.add_parser(
         "bench",
         help="fastdrop's backends against PyTorch, JAX and NumPy",
         description="Time fastdrop's backends, the NumPy idiom, and PyTorch and JAX where "
         "installed, in interleaved rounds per case (dtype, size, rate): ns per element, GB/s "
         "and the ratio to a scale-copy, the memory-bandwidth bound.",
     )
-    _bench.add_arguments(bench)
-    return parser
+    bench.add_arguments(bench_command)
+    return cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if given:
             cli.error(f"argument {given[0]}: not allowed before the {args.command} command")
-        return _bench.command(args)
+        return bench.command(args)
     print(report())
     if args.no_speed:
         return 0

@@ -1,0 +1,201 @@
+"""What the benchmarks compare: fastdrop's backends, the scale-copy bound and the peers.
+
+Each table maps a row name to a zero-argument callable on one input. The asv suite, the
+pytest-benchmark suite, ``fastdrop bench`` and ``python -m fastdrop`` time these rows on
+the cases of :mod:`fastdrop.testing`, so that what is measured is what is tested. The
+peers (the NumPy idiom, PyTorch, JAX) are imported only when a table is made.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from types import ModuleType
+
+import numpy as np
+
+import fastdrop
+from fastdrop._contract import stream
+from fastdrop._contract.kernels import Kernels
+from fastdrop._engine import backends as _backends
+from fastdrop._engine import threads as _threads
+from fastdrop.testing import BOUND, REFERENCE_LIMIT
+
+FAMILY_SAMPLES = 8  # Monte Carlo samples in the family's speed table
+
+
+def bound_kernels() -> ModuleType:
+    """The kernels of the scale-copy bound: those auto takes, Cython's where it is built
+    (its scale-copy took 0.89-0.99x Numba's time, float16 to float64).
+
+    Returns
+    -------
+    module
+        A backend's kernel module, which implements
+        :class:`fastdrop._contract.kernels.Kernels`.
+    """
+    return _backends.resolve("auto")[1]
+
+
+def _bound(n: int) -> tuple[Kernels, int]:
+    """The kernels of the bound, and the threads that fastdrop's own call on ``n``
+    elements gets: those the bound runs on."""
+    kernels = bound_kernels()
+    return kernels, _threads.for_call(n, kernels)
+
+
+def implementations(
+    x: np.ndarray, p: float, *, peers: bool = True
+) -> dict[str, Callable[[], object]]:
+    """Name -> zero-argument callable, for every implementation to compare on ``x``.
+
+    The first entry is the bound, a parallel scale-copy ``y = x * s`` with the threads
+    fastdrop's own call on ``x`` gets (:func:`bound_kernels`), writing into a preallocated
+    array. Then ``fastdrop <backend>`` for auto and every available backend, each
+    returning a new array like the peers do (the NumPy reference only up to
+    ``REFERENCE_LIMIT`` elements), the NumPy idiom
+    ``x * (rng.random(x.shape) >= p) / (1 - p)``, and, if ``peers``, PyTorch and JAX when
+    they are installed.
+
+    Parameters
+    ----------
+    x : ndarray
+        The input of every row.
+    p : float
+        The drop rate.
+    peers : bool
+        Whether to add the rows of PyTorch and JAX.
+
+    Returns
+    -------
+    dict
+        The rows, the bound first.
+    """
+    bound, n_threads = _bound(x.size)
+    scale = stream.keep_scale(p, "inverted")
+    x2, y2 = x.reshape(1, -1), np.empty_like(x).reshape(1, -1)
+    rows: dict[str, Callable[[], object]] = {BOUND: lambda: bound.scale(x2, y2, scale, n_threads)}
+    for name in ("auto", *fastdrop.available_backends()):
+        if name == "numpy" and x.size > REFERENCE_LIMIT:
+            continue
+        rows[f"fastdrop {name}"] = functools.partial(fastdrop.dropout, x, p, rng=1, backend=name)
+    rng = np.random.default_rng(0)
+    rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= p) / (1 - p)
+    if peers:
+        rows.update(_torch_and_jax(x, p, fastdrop.get_num_threads()))
+    return rows
+
+
+def family_implementations(
+    x: np.ndarray, p: float, *, peers: bool = True
+) -> dict[str, Callable[[], object]]:
+    """Name -> zero-argument callable, for the dropout family on ``x`` (1-D, a multiple of
+    4096 elements, viewed as ``(-1, 1024)`` rows or ``(-1, 64, 8, 8)`` feature maps).
+
+    The first entry is the same scale-copy bound as in :func:`implementations`; then
+    ``FAMILY_SAMPLES`` scale-copies (the write traffic of ``FAMILY_SAMPLES`` Monte Carlo
+    samples), dropout, the packed mask alone (what drawing costs, with almost nothing
+    written), then the training passes writing into preallocated outputs as the
+    scale-copies do (dropout alone and with its packed mask, the backward pass from that
+    mask and redrawn, and ``FAMILY_SAMPLES`` samples), so that their ratios are the
+    kernels' against the bound, then fastdrop's variants with their unfused or NumPy
+    equivalents, and PyTorch's where it has one and is installed. The other fastdrop rows
+    return a new array, as the peers do.
+
+    Parameters
+    ----------
+    x : ndarray
+        The input of every row: 1-D, a multiple of 4096 elements.
+    p : float
+        The drop rate.
+    peers : bool
+        Whether to add PyTorch's rows.
+
+    Returns
+    -------
+    dict
+        The rows, the bound first.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 1-D with a multiple of 4096 elements.
+    """
+    if x.ndim != 1 or x.size % 4096:
+        raise ValueError(f"x must be 1-D with a multiple of 4096 elements, got shape {x.shape}")
+    rows = {BOUND: implementations(x, p, peers=False)[BOUND]}
+    bound, n_threads = _bound(x.size)
+    ys = np.empty((FAMILY_SAMPLES, 1, x.size), x.dtype)
+
+    def scale_copies() -> None:
+        for s in range(FAMILY_SAMPLES):
+            bound.scale(x[None], ys[s], 2.0, n_threads)
+
+    rows[f"{BOUND} x{FAMILY_SAMPLES}"] = scale_copies
+    x2, maps = x.reshape(-1, 1024), x.reshape(-1, 64, 8, 8)
+    residual = np.random.default_rng(1).standard_normal(x2.shape).astype(x.dtype)
+    bias = np.zeros(1024, x.dtype)
+    sigma = np.sqrt(p / (1 - p))
+    rng = np.random.default_rng(0)
+    _, mask = fastdrop.dropout(x, p, rng=1, return_mask=True)
+    y, samples = np.empty_like(x), ys.reshape(FAMILY_SAMPLES, x.size)
+    rows.update(
+        {
+            "dropout": lambda: fastdrop.dropout(x, p, rng=1),
+            "bernoulli_mask": lambda: fastdrop.bernoulli_mask(x.shape, p, rng=1),
+            "dropout out=": lambda: fastdrop.dropout(x, p, rng=1, out=y),
+            "dropout out= return_mask": lambda: fastdrop.dropout(
+                x, p, rng=1, out=y, return_mask=True
+            ),
+            "backward out= from mask": lambda: fastdrop.dropout_backward(x, p, mask=mask, out=y),
+            "backward out= regenerated": lambda: fastdrop.dropout_backward(x, p, rng=1, out=y),
+            f"dropout out= samples={FAMILY_SAMPLES}": lambda: fastdrop.dropout(
+                x, p, rng=1, samples=FAMILY_SAMPLES, out=samples
+            ),
+            "dropout_add": lambda: fastdrop.dropout_add(x2, residual, p, bias=bias, rng=1),
+            "r + dropout(x + b)": lambda: residual + fastdrop.dropout(x2 + bias, p, rng=1),
+            "alpha_dropout": lambda: fastdrop.alpha_dropout(x, p, rng=1),
+            "spatial_dropout": lambda: fastdrop.spatial_dropout(maps, p, rng=1),
+            "gaussian_dropout": lambda: fastdrop.gaussian_dropout(x, p, rng=1),
+            "numpy gaussian idiom": lambda: x * (1 + sigma * rng.standard_normal(x.shape)),
+        }
+    )
+    if peers:
+        try:
+            import torch
+        except ImportError:
+            return rows
+        torch.set_num_threads(fastdrop.get_num_threads())
+        xt, rt, bt = (torch.from_numpy(a) for a in (x2, residual, bias))
+        functional = torch.nn.functional
+        rows["torch r + dropout(x + b)"] = lambda: rt + functional.dropout(xt + bt, p)
+        rows["torch alpha_dropout"] = lambda: functional.alpha_dropout(xt, p, True)
+        rows["torch dropout2d"] = lambda: functional.dropout2d(torch.from_numpy(maps), p)
+    return rows
+
+
+def _torch_and_jax(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
+    """The rows of PyTorch's dropout (on ``n_threads`` threads) and of JAX's idiom (on
+    the CPU) that are installed."""
+    rows: dict[str, Callable[[], object]] = {}
+    try:
+        import torch
+    except ImportError:
+        pass
+    else:
+        torch.set_num_threads(n_threads)
+        xt = torch.from_numpy(x)
+        rows["torch"] = lambda: torch.nn.functional.dropout(xt, p, training=True)
+    try:
+        import jax
+    except ImportError:
+        pass
+    else:
+        cpu = jax.devices("cpu")[0]  # where an accelerator is present, JAX would use it
+        xj = jax.device_put(x, cpu)
+        key = jax.device_put(jax.random.key(0), cpu)
+        fn = jax.jit(
+            lambda k, v: jax.numpy.where(jax.random.bernoulli(k, 1 - p, v.shape), v / (1 - p), 0)
+        )
+        rows["jax"] = lambda: fn(key, xj).block_until_ready()
+    return rows
