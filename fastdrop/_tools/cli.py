@@ -47,13 +47,8 @@ def report() -> str:
     """The environment part of the ``python -m fastdrop`` output."""
     lines = [f"{k:<22}{v}" for k, v in _versions()]
     for name in _backends.NAMES:
-        try:
-            _backends.resolve(name)
-        except ValueError as unavailable:  # it says why
-            state = str(unavailable)
-        else:
-            state = "available"
-        lines.append(f"{'backend ' + name:<22}{state}")
+        why = _backends.why_unavailable(name) if _backends.load(name) is None else None
+        lines.append(f"{'backend ' + name:<22}{'available' if why is None else why}")
     lines.append(f"{'default backend':<22}{fastdrop.get_backend()}")
     serial = ", ".join(
         f"{k.PARALLEL_MIN} ({name})"
