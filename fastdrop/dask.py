@@ -36,7 +36,7 @@ from fastdrop._contract.stream import keep_scale
 from fastdrop._engine import checks, request
 from fastdrop._engine.checks import RngLike
 from fastdrop._engine.plan import Window
-from fastdrop._engine.request import Drop, Evaluate, Mask, Request, Stream
+from fastdrop._engine.request import Drop, Evaluate, Mask, Request, Sampled, Stream
 from fastdrop._engine.run import run, sum_to
 
 __all__ = [
@@ -142,11 +142,11 @@ def _graph(x: da.Array, req: Request, name: str):
     """The graph of a request on ``x`` alone (and the masks it returns, if asked): eval
     mode's ``x`` itself where the NumPy API returns it, else one task per chunk."""
     masks = None
-    if isinstance(req, Drop | Evaluate) and req.return_mask:
+    if isinstance(req, Sampled) and req.return_mask:
         stream = req.stream if isinstance(req, Drop) else Stream(0, 0, 0)  # eval: all kept
         masks = _returned_masks(x, stream, req.noise, req.samples, req.backend)
         req = replace(req, return_mask=False)
-    samples = req.samples if isinstance(req, Drop | Evaluate) else None
+    samples = req.samples if isinstance(req, Sampled) else None
     if isinstance(req, Evaluate) and req.factor is None and samples is None:
         y = x
     else:

@@ -70,15 +70,12 @@ class Call:
 
 
 @dataclass(frozen=True)
-class Drop(Call):
-    """Draw a mask and apply it: dropout, alpha dropout, and a backward that redraws.
+class Sampled(Call):
+    """What a result of dropout's shape has, drawn or in eval mode: ``noise``, the mask's
+    shape when it broadcasts (None: the array's); ``samples``, None for one result of the
+    array's shape or ``k`` for ``(k, *shape)``; whether the packed mask is returned; and
+    where the result goes (None: a new array)."""
 
-    ``noise`` is the mask's shape when it broadcasts (None: the array's); ``samples`` None
-    gives one result of the array's shape, ``k`` gives ``(k, *shape)``.
-    """
-
-    stream: Stream
-    affine: Affine
     noise: tuple[int, ...] | None
     samples: int | None
     return_mask: bool
@@ -86,16 +83,19 @@ class Drop(Call):
 
 
 @dataclass(frozen=True)
-class Evaluate(Call):
+class Drop(Sampled):
+    """Draw a mask and apply it: dropout, alpha dropout, and a backward that redraws."""
+
+    stream: Stream
+    affine: Affine
+
+
+@dataclass(frozen=True)
+class Evaluate(Sampled):
     """Eval mode: the array itself (``factor`` None, no ``out``, no samples), else the array
-    or ``array * factor`` written once per sample; with ``return_mask``, a mask that keeps
-    all ``noise`` (or the array's) elements."""
+    or ``array * factor`` written once per sample; a returned mask keeps every element."""
 
     factor: float | None
-    noise: tuple[int, ...] | None
-    samples: int | None
-    return_mask: bool
-    out: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -180,10 +180,10 @@ def dropout(
     name = backend_named(backend)
     if not training or (alpha and p == 0.0):
         factor = 1.0 - p if scaling == "classic" else None
-        return Evaluate(name, factor, noise, samples, return_mask, target)
+        return Evaluate(name, noise, samples, return_mask, target, factor)
     affine = alpha_affine(p, x.dtype) if alpha else Affine(keep_scale(p, scaling))
     stream = Stream(checks.seed(seed_from), start, threshold(p))
-    return Drop(name, stream, affine, noise, samples, return_mask, target)
+    return Drop(name, noise, samples, return_mask, target, stream, affine)
 
 
 def backward(
@@ -212,7 +212,7 @@ def backward(
     if mask is not None:
         return FromMask(name, scale, noise, target)
     stream = Stream(checks.seed(seed_from), start, threshold(p))
-    return Drop(name, stream, Affine(scale), noise, None, False, target)
+    return Drop(name, noise, None, False, target, stream, Affine(scale))
 
 
 def gaussian(
@@ -237,7 +237,7 @@ def gaussian(
     target = checks.out(out, x.shape, x.dtype, x)
     name = backend_named(backend)
     if not training or p == 0.0:
-        return Evaluate(name, 1.0 if gradient else None, None, None, False, target)
+        return Evaluate(name, None, None, False, target, 1.0 if gradient else None)
     return Noise(name, checks.seed(seed_from), start, math.sqrt(p / (1.0 - p)), target)
 
 
