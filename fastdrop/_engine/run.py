@@ -105,26 +105,27 @@ def _drop(req: Drop, kernels: Kernels, x: np.ndarray, window: Window) -> Result:
     n_threads = threads.for_call(y.size, kernels)
     if req.noise is not None:
         part = window.within(req.noise)
-        bits = _draw(kernels, part, req.stream, k, n_threads)
+        bits = _draw_masks(kernels, part, req.stream, k, n_threads)
         if x.size and k:
             _apply(kernels, x, y3, unpack(bits, part.block), req.affine, window, n_threads)
     else:
         bits = np.empty((k, (window.size + 7) // 8), np.uint8) if req.return_mask else NO_BITS
         if x.size and k:
-            bits = _forward(kernels, x, y3, bits, req.stream, req.affine, window, n_threads)
+            bits = _fused(kernels, x, y3, bits, req.stream, req.affine, window, n_threads)
     if not req.return_mask:
         return Result(y)
     return Result(y, bits if req.samples is not None else bits[0])
 
 
-def _forward(kernels, x, y3, bits, stream: Stream, affine: Affine, window, n_threads) -> np.ndarray:
-    """``y3[s] = keep ? x * scale + shift : fill``, sample ``s`` drawn ``s * window.total``
-    positions on; returns the packed masks, which the kernel writes into ``bits`` when the
+def _fused(kernels, x, y3, bits, stream: Stream, affine: Affine, window, n_threads) -> np.ndarray:
+    """``y3[s] = keep ? x * scale + shift : fill``, the mask drawn and applied in one pass
+    by the forward kernel, sample ``s`` drawn ``s * window.total`` positions on; returns
+    the packed masks, which the kernel writes into ``bits`` when the
     call is one piece, and which are drawn on their own otherwise (a piece's first element
     need not start a mask byte)."""
     p = plan(window, [x], y3, lead=1)
     if bits.size and len(p.pieces) > 1:
-        bits = _draw(kernels, window, stream, y3.shape[0], n_threads)
+        bits = _draw_masks(kernels, window, stream, y3.shape[0], n_threads)
         written = NO_BITS
     else:
         written = bits
@@ -150,7 +151,9 @@ def _apply(kernels, x, y3, flags, affine: Affine, window: Window, n_threads: int
         p.finish()
 
 
-def _draw(kernels: Kernels, window: Window, stream: Stream, k: int, n_threads: int) -> np.ndarray:
+def _draw_masks(
+    kernels: Kernels, window: Window, stream: Stream, k: int, n_threads: int
+) -> np.ndarray:
     """The packed masks ``(k, nbytes)`` of the block's elements, sample ``s`` drawn ``s *
     window.total`` positions on, each in the block's C order."""
     m = window.size
@@ -253,7 +256,7 @@ def _add(
         p: Plan = plan(window, [x, b, residual], y)
         written = bits
         if bits.size and len(p.pieces) > 1:
-            bits, written = _draw(kernels, window, req.stream, 1, n_threads)[0], bits[:0]
+            bits, written = _draw_masks(kernels, window, req.stream, 1, n_threads)[0], bits[:0]
         s = req.stream
         for piece in p.pieces:
             position = (s.offset + piece.position) % U64
@@ -270,7 +273,7 @@ def _mask(req: Mask, kernels: Kernels, window: Window) -> Result:
     """Packed: the bits of the mask's elements that the window reads (of the block, or of
     its part of the noise-shaped mask). Else ``bool`` flags of the block, broadcast."""
     part = window if req.noise is None else window.within(req.noise)
-    bits = _draw(kernels, part, req.stream, 1, threads.for_call(part.size, kernels))
+    bits = _draw_masks(kernels, part, req.stream, 1, threads.for_call(part.size, kernels))
     if req.packed:
         return Result(bits[0])
     flags = unpack(bits, part.block)[0, ...].view(bool)
