@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -14,8 +13,7 @@ from fastdrop._engine import checks
 from fastdrop._engine.checks import RngLike
 
 
-@dataclass(frozen=True)
-class _Call:
+class _Call(NamedTuple):
     """What :meth:`Dropout.backward` needs of the last call, as the call was."""
 
     shape: tuple[int, ...]
