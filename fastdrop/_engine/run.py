@@ -117,12 +117,20 @@ def _drop(req: Drop, kernels: Kernels, x: np.ndarray, window: Window) -> Result:
     return Result(y, bits if req.samples is not None else bits[0])
 
 
-def _fused(kernels, x, y3, bits, stream: Stream, affine: Affine, window, n_threads) -> np.ndarray:
+def _fused(
+    kernels: Kernels,
+    x: np.ndarray,
+    y3: np.ndarray,
+    bits: np.ndarray,
+    stream: Stream,
+    affine: Affine,
+    window: Window,
+    n_threads: int,
+) -> np.ndarray:
     """``y3[s] = keep ? x * scale + shift : fill``, the mask drawn and applied in one pass
-    by the forward kernel, sample ``s`` drawn ``s * window.total`` positions on; returns
-    the packed masks, which the kernel writes into ``bits`` when the
-    call is one piece, and which are drawn on their own otherwise (a piece's first element
-    need not start a mask byte)."""
+    by the forward kernel, sample ``s`` drawn ``s * window.total`` positions on. Returns
+    the packed masks: the kernel writes them into ``bits`` when the call is one piece;
+    else they are drawn on their own (a piece's first element need not start a byte)."""
     p = plan(window, [x], y3, lead=1)
     if bits.size and len(p.pieces) > 1:
         bits = _draw_masks(kernels, window, stream, y3.shape[0], n_threads)
@@ -140,7 +148,15 @@ def _fused(kernels, x, y3, bits, stream: Stream, affine: Affine, window, n_threa
     return bits
 
 
-def _apply(kernels, x, y3, flags, affine: Affine, window: Window, n_threads: int) -> None:
+def _apply(
+    kernels: Kernels,
+    x: np.ndarray,
+    y3: np.ndarray,
+    flags: np.ndarray,
+    affine: Affine,
+    window: Window,
+    n_threads: int,
+) -> None:
     """``y3[s] = flags[s] ? x * scale + shift : fill``, each ``flags[s]`` broadcast to ``x``."""
     for s in range(y3.shape[0]):
         keep = np.broadcast_to(flags[s], x.shape)
