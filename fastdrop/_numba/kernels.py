@@ -10,84 +10,33 @@ from memory once whatever the number of samples. Each kernel is compiled serial,
 range of tiles ``t0 <= t < t1``; ``fastdrop._numba.pool`` runs the ranges on threads.
 
 Each kernel is compiled once per element type, its arrays typed as of any layout (see
-``_run``), not once per combination of layouts. A row segment whose arrays
-all have unit inner stride, the common case, is handed to the row loop as contiguous
+``fastdrop._numba.jit.launch``), not once per combination of layouts. A row segment whose
+arrays all have unit inner stride, the common case, is handed to the row loop as contiguous
 views, which LLVM vectorises; other segments take the same loop with strided views.
 
 Values are computed in float32 for float16 and float32 arrays and in float64 for
 float64 arrays, each operation rounded in the reference's order (no fastmath: no fused
 multiply-adds, no reassociation), then rounded once to the element type. float16
-travels as its ``uint16`` bit pattern and is converted through LLVM's correctly rounded
-``half`` conversions.
+travels as its ``uint16`` bit pattern (see ``fastdrop._numba.jit``).
 """
 
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core.imputils import impl_ret_borrowed
-from numba.extending import intrinsic, overload
+from numba import njit
 
-from fastdrop._numba import pool
+from fastdrop._numba.jit import (
+    TILE,
+    assume_contiguous,
+    is_kept,
+    launch,
+    shifted,
+    slice_or_none,
+    to_compute,
+    to_element,
+)
 from fastdrop._numba.philox import keep_flags, normals
 
-TILE = 4096
 MAX_WORD = np.uint64(2**32 - 1)
 GATHER = np.uint64(0x0102040810204080)  # _pack: byte k is 2**(7 - k)
-
-
-@intrinsic
-def _h2f(typingctx, h):
-    def codegen(context, builder, signature, args):
-        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
-
-    return types.float32(types.uint16), codegen
-
-
-@intrinsic
-def _f2h(typingctx, f):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
-
-    return types.uint16(types.float32), codegen
-
-
-@intrinsic
-def _contiguous(typingctx, a):
-    """The 1-D array ``a``, which has unit stride, typed C-contiguous: the same array,
-    whose element addresses LLVM can then see are consecutive."""
-
-    def codegen(context, builder, signature, args):
-        return impl_ret_borrowed(context, builder, signature.return_type, args[0])
-
-    return a.copy(layout="C")(a), codegen
-
-
-def _compute(a, v):
-    """``v`` (an element of ``a`` or a float) in ``a``'s compute precision; None stays
-    None (a typed stub for Numba)."""
-
-
-@overload(_compute, inline="always")
-def _compute_impl(a, v):
-    if isinstance(v, types.NoneType):
-        return lambda a, v: None
-    if a.dtype == types.float64:
-        return lambda a, v: np.float64(v)
-    if v == types.uint16:
-        return lambda a, v: _h2f(v)
-    return lambda a, v: np.float32(v)
-
-
-def _element(a, v):
-    """``v``, in ``a``'s compute precision, rounded to ``a``'s element type (a stub)."""
-
-
-@overload(_element, inline="always")
-def _element_impl(a, v):
-    if a.dtype == types.uint16:
-        return lambda a, v: _f2h(v)
-    return lambda a, v: v
 
 
 @njit(cache=True, nogil=True)
@@ -182,46 +131,13 @@ def _unpack(bits, keep, n):
         keep[8 * whole + j] = bits[whole] & (1 << j)
 
 
-def _flags(keep, j, n):
-    """``keep[j : j + n]``, or None if ``keep`` is None (a typed stub for Numba)."""
-
-
-@overload(_flags, inline="always")
-def _flags_impl(keep, j, n):
-    if isinstance(keep, types.NoneType):
-        return lambda keep, j, n: None
-    return lambda keep, j, n: keep[j : j + n]
-
-
-def _kept(keep, k):
-    """Whether flag ``k`` of ``keep`` is set; always, if ``keep`` is None (a stub)."""
-
-
-@overload(_kept, inline="always")
-def _kept_impl(keep, k):
-    if isinstance(keep, types.NoneType):
-        return lambda keep, k: True
-    return lambda keep, k: keep[k] != 0
-
-
-def _shifted(v, shift):
-    """``v + shift``, or ``v`` if ``shift`` is None (a typed stub for Numba)."""
-
-
-@overload(_shifted, inline="always")
-def _shifted_impl(v, shift):
-    if isinstance(shift, types.NoneType):
-        return lambda v, shift: v
-    return lambda v, shift: v + shift
-
-
 @njit(cache=True, nogil=True)
 def _affine_row(x, y, keep, scale, shift, fill):
     """``y = keep ? x * scale + shift : fill`` along a row segment, ``scale`` and
     ``shift`` in the compute precision, ``fill`` an element."""
     for k in range(x.shape[0]):
-        kept = _element(y, _shifted(_compute(y, x[k]) * scale, shift))
-        y[k] = kept if _kept(keep, k) else fill
+        kept = to_element(y, shifted(to_compute(y, x[k]) * scale, shift))
+        y[k] = kept if is_kept(keep, k) else fill
 
 
 @njit(cache=True, nogil=True)
@@ -233,14 +149,14 @@ def _affine(x, y, keep, scale, shift, fill, i0, i1):
     shift of ``-0.0`` does, without an addition that LLVM cannot drop from a variable:
     ``scale``, the speed baseline, and ``backward`` pass None.
     """
-    sc, sh, fl = _compute(y, scale), _compute(y, shift), _element(y, _compute(y, fill))
+    sc, sh, fl = to_compute(y, scale), to_compute(y, shift), to_element(y, to_compute(y, fill))
     unit = _unit(x) and _unit(y)
     cols = x.shape[1]
     for r in range(i0 // cols, (i1 - 1) // cols + 1):
         c, n, j = _span(r, cols, i0, i1)
-        xr, yr, kr = x[r, c : c + n], y[r, c : c + n], _flags(keep, j, n)
+        xr, yr, kr = x[r, c : c + n], y[r, c : c + n], slice_or_none(keep, j, n)
         if unit:
-            _affine_row(_contiguous(xr), _contiguous(yr), kr, sc, sh, fl)
+            _affine_row(assume_contiguous(xr), assume_contiguous(yr), kr, sc, sh, fl)
         else:
             _affine_row(xr, yr, kr, sc, sh, fl)
 
@@ -250,8 +166,8 @@ def _noise_row(x, y, z, sigma):
     """``y = x * f`` along a row segment, ``f = 1 + sigma * z`` rounded to the compute
     precision."""
     for k in range(x.shape[0]):
-        f = _compute(y, 1.0 + sigma * z[k])
-        y[k] = _element(y, _compute(y, x[k]) * f)
+        f = to_compute(y, 1.0 + sigma * z[k])
+        y[k] = to_element(y, to_compute(y, x[k]) * f)
 
 
 @njit(cache=True, nogil=True)
@@ -266,7 +182,7 @@ def _noise(x, y, seed, pos0, row_step, sigma, i0, i1):
         skip = normals(z, words, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed)
         xr, yr, zr = x[r, c : c + n], y[r, c : c + n], z[skip : skip + n]
         if unit:
-            _noise_row(_contiguous(xr), _contiguous(yr), zr, sigma)
+            _noise_row(assume_contiguous(xr), assume_contiguous(yr), zr, sigma)
         else:
             _noise_row(xr, yr, zr, sigma)
 
@@ -277,8 +193,8 @@ def _add_row(x, bias, residual, y, keep, scale):
     dropped element keeping ``residual``'s own bits."""
     for k in range(x.shape[0]):
         res = residual[k]
-        t = _compute(y, x[k]) + _compute(y, bias[k])
-        kept = _element(y, _compute(y, res) + t * scale)
+        t = to_compute(y, x[k]) + to_compute(y, bias[k])
+        kept = to_element(y, to_compute(y, res) + t * scale)
         y[k] = kept if keep[k] else res
 
 
@@ -286,7 +202,7 @@ def _add_row(x, bias, residual, y, keep, scale):
 def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
     """``_add_row`` over the flat indices ``i0 <= i < i1`` of the 2-D arrays, ``keep``
     holding the flags of the tile that starts at ``i0``."""
-    sc = _compute(y, scale)
+    sc = to_compute(y, scale)
     unit = _unit(x) and _unit(bias) and _unit(residual) and _unit(y)
     cols = x.shape[1]
     for r in range(i0 // cols, (i1 - 1) // cols + 1):
@@ -295,7 +211,14 @@ def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
         xr, br, rr, yr = x[r, row], bias[r, row], residual[r, row], y[r, row]
         kr = keep[j : j + n]
         if unit:
-            _add_row(_contiguous(xr), _contiguous(br), _contiguous(rr), _contiguous(yr), kr, sc)
+            _add_row(
+                assume_contiguous(xr),
+                assume_contiguous(br),
+                assume_contiguous(rr),
+                assume_contiguous(yr),
+                kr,
+                sc,
+            )
         else:
             _add_row(xr, br, rr, yr, kr, sc)
 
@@ -376,49 +299,11 @@ def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, t0,
             _pack(flags, bits[i0 // 8 :], i1 - i0)
 
 
-def _bits_of(a: np.ndarray) -> np.ndarray:
-    return a.view(np.uint16) if a.dtype == np.float16 else a
-
-
-def _typed(value, layout: str):
-    """Numba's type for a kernel argument; an array is taken as writable, of ``layout``."""
-    t = numba.typeof(value)
-    return t.copy(layout=layout, readonly=False) if isinstance(t, types.Array) else t
-
-
-_compiled: dict = {}  # (kernel, first argument's dtype, layout, ranks) -> compiled entry point
-
-
-def _run(kernel, n: int, n_threads: int, *args) -> None:
-    """Run a kernel over the tiles of its ``n`` elements on ``n_threads`` threads (the
-    pool of :mod:`fastdrop._numba.pool`), each taking a contiguous range of tiles.
-
-    The kernel is compiled on first use at most twice per dtype of its first argument:
-    every array typed as C-contiguous when all of them are (the common case, and 10% to
-    2.5x faster than the general version, Gaussian noise gaining most), else every array
-    typed as of any layout; always as writable. That entry point is called directly: the
-    dispatcher would compile the kernel again for every combination of layouts and
-    read-only flags (zero-stride broadcasts) its arrays come in, some sixty in
-    ``tests/test_kernels.py`` alone. The other arguments' types follow from that dtype
-    (the wrappers convert the scalars). The entry point checks an array's item size but
-    not its number of dimensions, so those are part of the key: an array of the wrong
-    rank gets an entry point of its own (and a typing error) instead of a wrong one.
-    """
-    arrays = [a for a in args if isinstance(a, np.ndarray)]
-    layout = "C" if all(a.flags.c_contiguous for a in arrays) else "A"
-    key = (kernel, args[0].dtype, layout, tuple(a.ndim for a in arrays))
-    entry = _compiled.get(key)
-    if entry is None:
-        tiles = (types.int64, types.int64)  # the range t0 <= t < t1 the pool gives a thread
-        entry = _compiled[key] = kernel.compile((*(_typed(a, layout) for a in args), *tiles))
-    pool.run(lambda t0, t1: entry(*args, t0, t1), (n + TILE - 1) // TILE, n_threads)
-
-
 def mask(bits, rows, cols, seed, pos0, row_step, threshold, n_threads):
     """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
     n = rows * cols
     args = (np.uint64(seed), np.uint64(pos0), np.uint64(row_step), np.uint64(threshold))
-    _run(_mask, n, n_threads, bits, cols, n, *args)
+    launch(_mask, n, n_threads, bits, cols, n, *args)
 
 
 def forward(
@@ -427,12 +312,12 @@ def forward(
     """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
     ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
     Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
-    _run(
+    launch(
         _forward,
         x.size,
         n_threads,
-        _bits_of(x),
-        _bits_of(y),
+        x,
+        y,
         bits,
         np.uint64(seed),
         np.uint64(pos0),
@@ -448,29 +333,29 @@ def forward(
 def apply(x, keep, y, scale, shift, fill, n_threads):
     """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
     kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
-    args = (_bits_of(x), keep, _bits_of(y), float(scale), float(shift), float(fill))
-    _run(_apply, x.size, n_threads, *args)
+    args = (x, keep, y, float(scale), float(shift), float(fill))
+    launch(_apply, x.size, n_threads, *args)
 
 
 def backward(g, out, bits, scale, n_threads):
     """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
-    _run(_backward, g.size, n_threads, _bits_of(g), _bits_of(out), bits, float(scale))
+    launch(_backward, g.size, n_threads, g, out, bits, float(scale))
 
 
 def scale(x, y, factor, n_threads):
     """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
-    _run(_scale, x.size, n_threads, _bits_of(x), _bits_of(y), float(factor))
+    launch(_scale, x.size, n_threads, x, y, float(factor))
 
 
 def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
     """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
     compute precision, ``z`` the standard normal at each element's stream position."""
-    _run(
+    launch(
         _gaussian,
         x.size,
         n_threads,
-        _bits_of(x),
-        _bits_of(y),
+        x,
+        y,
         np.uint64(seed),
         np.uint64(pos0),
         np.uint64(row_step),
@@ -483,14 +368,14 @@ def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_th
 
     A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
     """
-    _run(
+    launch(
         _add,
         x.size,
         n_threads,
-        _bits_of(x),
-        _bits_of(bias),
-        _bits_of(residual),
-        _bits_of(y),
+        x,
+        bias,
+        residual,
+        y,
         bits,
         np.uint64(seed),
         np.uint64(pos0),
