@@ -4,6 +4,9 @@ run on threads.
 The kernels (``fastdrop._numba.kernels``) and the stream (``fastdrop._numba.philox``)
 are plain loops over tiles; they know nothing of what follows.
 
+- **Compilation** (``compiled``): nopython mode, without the GIL (the pool's threads run
+  kernels at once), cached on disk, and never ``fastmath``: no fused multiply-adds and no
+  reassociation, so each operation rounds where the reference's does.
 - **Signatures** (``launch``): a kernel is compiled for explicit signatures, at most twice
   per element type, and its entry point called directly.
 - **Threads** (``launch``): the pool of ``fastdrop._numba.pool`` hands each thread
@@ -17,12 +20,13 @@ are plain loops over tiles; they know nothing of what follows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 
@@ -31,6 +35,26 @@ from fastdrop._numba import pool
 # Flat elements per tile, the unit of work handed to threads: a multiple of 8, so that each
 # tile owns whole bytes of a packed mask, and small enough that a tile's buffers stay in L1.
 TILE = 4096
+
+
+def compiled(func: Callable | None = None, **options: Any) -> Any:
+    """Compile ``func`` as all of the backend's Numba code is: nopython, ``nogil``, cached
+    on disk, no ``fastmath``.
+
+    Parameters
+    ----------
+    func : callable, optional
+        The function; without it, a decorator.
+    **options
+        Numba options added to those (``inline="always"``, ``error_model="numpy"``).
+
+    Returns
+    -------
+    numba.core.registry.CPUDispatcher or callable
+        The dispatcher, or a decorator that makes one.
+    """
+    decorate = njit(cache=True, nogil=True, **options)
+    return decorate if func is None else decorate(func)
 
 
 def _numba_view(a: Any) -> Any:

@@ -21,11 +21,11 @@ travels as its ``uint16`` bit pattern (see ``fastdrop._numba.jit``).
 """
 
 import numpy as np
-from numba import njit
 
 from fastdrop._numba.jit import (
     TILE,
     assume_contiguous,
+    compiled,
     is_kept,
     launch,
     shifted,
@@ -39,13 +39,13 @@ MAX_WORD = np.uint64(2**32 - 1)
 GATHER = np.uint64(0x0102040810204080)  # _pack: byte k is 2**(7 - k)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _unit(a):
     """Whether the rows of the 2-D array ``a`` have unit stride."""
     return a.strides[1] == a.itemsize
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _span(r, cols, i0, i1):
     """The part of row ``r``, in rows of ``cols`` elements, with flat indices ``i0 <= i <
     i1``: ``(c, n, j)``, its first column, its length and the place ``i - i0`` of its first
@@ -56,13 +56,13 @@ def _span(r, cols, i0, i1):
     return c, min(i1 - start, cols) - c, start + c - i0
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _keep_scratch():
     """A tile's scratch for ``_draw_keep``: ``keep`` and ``buf``."""
     return np.empty(TILE, np.uint8), np.empty(TILE // 4 + 2, np.uint32)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _draw_keep(keep, buf, seed, pos0, row_step, cols, threshold, i0, i1):
     """The keep flags of the flat indices ``i0 <= i < i1``: ``flags[i - i0] = draw(position
     of flat index i) >= threshold``, drawn into the scratch ``buf`` (``uint32``, at least
@@ -88,7 +88,7 @@ def _draw_keep(keep, buf, seed, pos0, row_step, cols, threshold, i0, i1):
     return keep[:n]
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _gather(keep, flags, i0, i1):
     """``flags[i - i0] = keep[r, c] != 0`` for the elements ``(r, c)`` of flat indices
     ``i0 <= i < i1`` of the 2-D ``keep``."""
@@ -99,7 +99,7 @@ def _gather(keep, flags, i0, i1):
             flags[j + k] = keep[r, c + k] != 0
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _pack(keep, bits, n):
     """Pack ``n`` keep flags (0 or 1) into ``ceil(n / 8)`` bytes, little bit order: whole
     bytes, then the tail. A whole byte's eight flags, as the bytes of a 64-bit ``w``, are
@@ -119,7 +119,7 @@ def _pack(keep, bits, n):
         bits[whole] = v
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _unpack(bits, keep, n):
     """``keep[i]`` nonzero where bit ``i`` of the packed ``bits`` is set: whole bytes with a
     constant mask per bit, which vectorises, then the tail."""
@@ -131,7 +131,7 @@ def _unpack(bits, keep, n):
         keep[8 * whole + j] = bits[whole] & (1 << j)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _affine_row(x, y, keep, scale, shift, fill):
     """``y = keep ? x * scale + shift : fill`` along a row segment, ``scale`` and
     ``shift`` in the compute precision, ``fill`` an element."""
@@ -140,7 +140,7 @@ def _affine_row(x, y, keep, scale, shift, fill):
         y[k] = kept if is_kept(keep, k) else fill
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _affine(x, y, keep, scale, shift, fill, i0, i1):
     """``y = keep ? x * scale + shift : fill`` over the flat indices ``i0 <= i < i1`` of
     the 2-D ``x`` and ``y``, ``keep`` holding the flags of the tile that starts at ``i0``.
@@ -161,7 +161,7 @@ def _affine(x, y, keep, scale, shift, fill, i0, i1):
             _affine_row(xr, yr, kr, sc, sh, fl)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _noise_row(x, y, z, sigma):
     """``y = x * f`` along a row segment, ``f = 1 + sigma * z`` rounded to the compute
     precision."""
@@ -170,7 +170,7 @@ def _noise_row(x, y, z, sigma):
         y[k] = to_element(y, to_compute(y, x[k]) * f)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _noise(x, y, seed, pos0, row_step, sigma, i0, i1):
     """``_noise_row`` over the flat indices ``i0 <= i < i1`` of the 2-D ``x`` and ``y``."""
     z = np.empty(TILE + 8, np.float64)
@@ -187,7 +187,7 @@ def _noise(x, y, seed, pos0, row_step, sigma, i0, i1):
             _noise_row(xr, yr, zr, sigma)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _add_row(x, bias, residual, y, keep, scale):
     """``y = keep ? residual + (x + bias) * scale : residual`` along a row segment, a
     dropped element keeping ``residual``'s own bits."""
@@ -198,7 +198,7 @@ def _add_row(x, bias, residual, y, keep, scale):
         y[k] = kept if keep[k] else res
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
     """``_add_row`` over the flat indices ``i0 <= i < i1`` of the 2-D arrays, ``keep``
     holding the flags of the tile that starts at ``i0``."""
@@ -223,7 +223,7 @@ def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
             _add_row(xr, br, rr, yr, kr, sc)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _mask(bits, cols, n, seed, pos0, row_step, threshold, t0, t1):
     keep, buf = _keep_scratch()
     for t in range(t0, t1):
@@ -233,7 +233,7 @@ def _mask(bits, cols, n, seed, pos0, row_step, threshold, t0, t1):
         _pack(flags, bits[i0 // 8 :], i1 - i0)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, t0, t1):
     n = x.shape[0] * x.shape[1]
     keep, buf = _keep_scratch()
@@ -248,7 +248,7 @@ def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, sh
                 _pack(flags, bits[s, i0 // 8 :], i1 - i0)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _apply(x, keep, y, scale, shift, fill, t0, t1):
     n = x.shape[0] * x.shape[1]
     flags = np.empty(TILE, np.uint8)
@@ -259,7 +259,7 @@ def _apply(x, keep, y, scale, shift, fill, t0, t1):
         _affine(x, y, flags, scale, shift, fill, i0, i1)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _backward(g, out, bits, scale, t0, t1):
     n = g.shape[0] * g.shape[1]
     keep = np.empty(TILE, np.uint8)
@@ -270,7 +270,7 @@ def _backward(g, out, bits, scale, t0, t1):
         _affine(g, out, keep, scale, None, 0.0, i0, i1)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _scale(x, y, factor, t0, t1):
     n = x.shape[0] * x.shape[1]
     for t in range(t0, t1):
@@ -278,7 +278,7 @@ def _scale(x, y, factor, t0, t1):
         _affine(x, y, None, factor, None, 0.0, i0, min(i0 + TILE, n))
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _gaussian(x, y, seed, pos0, row_step, sigma, t0, t1):
     n = x.shape[0] * x.shape[1]
     for t in range(t0, t1):
@@ -286,7 +286,7 @@ def _gaussian(x, y, seed, pos0, row_step, sigma, t0, t1):
         _noise(x, y, seed, pos0, row_step, sigma, i0, min(i0 + TILE, n))
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, t0, t1):
     n = x.shape[0] * x.shape[1]
     keep, buf = _keep_scratch()
