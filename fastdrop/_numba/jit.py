@@ -9,8 +9,8 @@ are plain loops over tiles; they know nothing of what follows.
   reassociation, so each operation rounds where the reference's does.
 - **Signatures** (``launch``): a kernel is compiled for explicit signatures, at most twice
   per element type, and its entry point called directly.
-- **Threads** (``launch``): the pool of ``fastdrop._numba.pool`` hands each thread
-  ranges of tiles.
+- **Threads** (``launch``, ``tile_bounds``): the pool of ``fastdrop._numba.pool`` hands
+  each thread ranges of tiles ``t0 <= t < t1``; a kernel walks its range a tile at a time.
 - **Types** chosen at compile time: float16 travels as its ``uint16`` bit pattern and is
   converted with LLVM's correctly rounded ``half`` conversions (``to_compute``,
   ``to_element``); an optional argument passed as None is compiled away (``is_kept``,
@@ -57,6 +57,18 @@ def compiled(func: Callable | None = None, **options: Any) -> Any:
     return decorate if func is None else decorate(func)
 
 
+# Each kernel walks its tiles itself, ``for t in range(t0, t1)``. One loop shared by all
+# would take the kernel's tile as an argument, and Numba caches no function that takes a
+# function (numba/numba#9237: recompiled in every process); or it would be a generator,
+# which cannot be cached either, as Numba cannot compile a caller against a cached one
+# (numba/numba#8679), and costs 0.1-0.2 s to compile in every process that compiles a kernel.
+@compiled
+def tile_bounds(t, n):
+    """Tile ``t`` of ``n`` flat elements: ``(i0, i1)``, its flat indices ``i0 <= i < i1``."""
+    i0 = t * TILE
+    return i0, min(i0 + TILE, n)
+
+
 def _numba_view(a: Any) -> Any:
     """``a``, with float16 arrays viewed as their ``uint16`` bit patterns."""
     return a.view(np.uint16) if isinstance(a, np.ndarray) and a.dtype == np.float16 else a
@@ -72,7 +84,7 @@ _entry_points: dict = {}  # (kernel, first argument's dtype, layout, ranks) -> e
 
 
 def launch(kernel: Any, n: int, n_threads: int, *args: Any) -> None:
-    """Run ``kernel(*args, t0, t1)`` over the tiles of its ``n`` elements on
+    """Run ``kernel(*args, n, t0, t1)`` over the tiles of its ``n`` elements on
     ``n_threads`` threads (the pool of :mod:`fastdrop._numba.pool`), each call taking a
     contiguous range of tiles ``t0 <= t < t1``. float16 arrays in ``args`` are passed as
     their bit patterns.
@@ -94,10 +106,10 @@ def launch(kernel: Any, n: int, n_threads: int, *args: Any) -> None:
     key = (kernel, args[0].dtype, layout, tuple(a.ndim for a in arrays))
     entry = _entry_points.get(key)
     if entry is None:
-        extent = (types.int64,) * 2  # the range t0 <= t < t1 the pool gives a thread
+        extent = (types.int64,) * 3  # n, and the range t0 <= t < t1 the pool gives a thread
         signature = (*(_signature_type(a, layout) for a in args), *extent)
         entry = _entry_points[key] = kernel.compile(signature)
-    pool.run(lambda t0, t1: entry(*args, t0, t1), (n + TILE - 1) // TILE, n_threads)
+    pool.run(lambda t0, t1: entry(*args, n, t0, t1), (n + TILE - 1) // TILE, n_threads)
 
 
 @intrinsic

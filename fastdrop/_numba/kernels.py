@@ -30,6 +30,7 @@ from fastdrop._numba.jit import (
     launch,
     shifted,
     slice_or_none,
+    tile_bounds,
     to_compute,
     to_element,
 )
@@ -223,23 +224,26 @@ def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
             _add_row(xr, br, rr, yr, kr, sc)
 
 
+# The kernels' compiled parts: each does the tiles t0 <= t < t1 of its n elements on the
+# calling thread, with its buffers made once for them all; jit.launch runs the ranges.
+
+
 @compiled
-def _mask(bits, cols, n, seed, pos0, row_step, threshold, t0, t1):
+def _mask(bits, cols, seed, pos0, row_step, threshold, n, t0, t1):
     keep, buf = _keep_scratch()
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         flags = _draw_keep(keep, buf, seed, pos0, row_step, cols, threshold, i0, i1)
         _pack(flags, bits[i0 // 8 :], i1 - i0)
 
 
 @compiled
-def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, t0, t1):
-    n = x.shape[0] * x.shape[1]
+def _forward(
+    x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, n, t0, t1
+):
     keep, buf = _keep_scratch()
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         for s in range(y.shape[0]):  # every sample while this tile of x is in L1
             start = pos0 + np.uint64(s) * sample_step
             flags = _draw_keep(keep, buf, seed, start, row_step, x.shape[1], threshold, i0, i1)
@@ -249,50 +253,42 @@ def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, sh
 
 
 @compiled
-def _apply(x, keep, y, scale, shift, fill, t0, t1):
-    n = x.shape[0] * x.shape[1]
+def _apply(x, keep, y, scale, shift, fill, n, t0, t1):
     flags = np.empty(TILE, np.uint8)
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         _gather(keep, flags, i0, i1)
         _affine(x, y, flags, scale, shift, fill, i0, i1)
 
 
 @compiled
-def _backward(g, out, bits, scale, t0, t1):
-    n = g.shape[0] * g.shape[1]
+def _backward(g, out, bits, scale, n, t0, t1):
     keep = np.empty(TILE, np.uint8)
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         _unpack(bits[i0 // 8 :], keep, i1 - i0)
         _affine(g, out, keep, scale, None, 0.0, i0, i1)
 
 
 @compiled
-def _scale(x, y, factor, t0, t1):
-    n = x.shape[0] * x.shape[1]
+def _scale(x, y, factor, n, t0, t1):
     for t in range(t0, t1):
-        i0 = t * TILE
-        _affine(x, y, None, factor, None, 0.0, i0, min(i0 + TILE, n))
+        i0, i1 = tile_bounds(t, n)
+        _affine(x, y, None, factor, None, 0.0, i0, i1)
 
 
 @compiled
-def _gaussian(x, y, seed, pos0, row_step, sigma, t0, t1):
-    n = x.shape[0] * x.shape[1]
+def _gaussian(x, y, seed, pos0, row_step, sigma, n, t0, t1):
     for t in range(t0, t1):
-        i0 = t * TILE
-        _noise(x, y, seed, pos0, row_step, sigma, i0, min(i0 + TILE, n))
+        i0, i1 = tile_bounds(t, n)
+        _noise(x, y, seed, pos0, row_step, sigma, i0, i1)
 
 
 @compiled
-def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, t0, t1):
-    n = x.shape[0] * x.shape[1]
+def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n, t0, t1):
     keep, buf = _keep_scratch()
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         flags = _draw_keep(keep, buf, seed, pos0, row_step, x.shape[1], threshold, i0, i1)
         _add_tile(x, bias, residual, y, flags, scale, i0, i1)
         if bits.size:
@@ -301,9 +297,8 @@ def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, t0,
 
 def mask(bits, rows, cols, seed, pos0, row_step, threshold, n_threads):
     """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
-    n = rows * cols
     args = (np.uint64(seed), np.uint64(pos0), np.uint64(row_step), np.uint64(threshold))
-    launch(_mask, n, n_threads, bits, cols, n, *args)
+    launch(_mask, rows * cols, n_threads, bits, cols, *args)
 
 
 def forward(
