@@ -13,9 +13,9 @@ float16 travels as its uint16 bit pattern.
 Work is split into tiles of ``TILE`` flat elements (a multiple of 8, so each tile owns
 whole bytes of a packed mask); each tile is drawn, applied and packed while it sits in L1
 (``forward`` runs all its samples over a tile of ``x`` before the next, so ``x`` is read
-from memory once). A call describes its arrays and scalars in a ``Job``, with the
-function that does one tile, and ``pool.h`` runs the tiles on ``n_threads`` threads,
-each a contiguous run of them. Within a tile, helpers walk runs: the part of a row that
+from memory once). A call describes its kernel, arrays and scalars in a ``Job``, and
+``pool.h`` runs its tiles on ``n_threads`` threads, each a contiguous run of them, through
+``_tiles``: the one place that bounds a tile and picks the element type. Within a tile, helpers walk runs: the part of a row that
 falls in the tile, contiguous in flat index and stream position. The tiling never changes
 a result: every element's draw depends on its stream position alone.
 """
@@ -76,11 +76,21 @@ cdef struct Grid:
     int64_t cs
 
 
+cdef enum Kernel:
+    MASK
+    FORWARD
+    APPLY
+    BACKWARD
+    SCALE
+    GAUSSIAN
+    ADD
+
+
 cdef struct Job:
-    # One kernel call: its arrays, its scalars, and tile(job, i0), which does the tile of
-    # flat indices i0 <= i < min(i0 + TILE, n). Each kernel reads the fields it needs.
-    void (*tile)(const Job *j, int64_t i0) noexcept nogil
-    int kind  # NPY_FLOAT, NPY_DOUBLE or NPY_FLOAT16: which real the grids hold
+    # One kernel call: which kernel, its arrays and its scalars. Each kernel reads the
+    # fields it needs.
+    Kernel kernel
+    int kind  # NPY_FLOAT, NPY_DOUBLE or NPY_FLOAT16: which real the grids hold (not mask)
     int64_t n  # elements of x (mask: of the mask)
     Grid x
     Grid y  # forward: sample 0, the others samples apart
@@ -254,19 +264,19 @@ cdef inline void _unpack(const uint8_t *bits, uint8_t *keep, int64_t n) noexcept
         keep[8 * whole + j] = bits[whole] & (1 << j)
 
 
-# -- one tile of each kernel: typed first, then the Job's tile function, which picks the
-# -- type. Each tile keeps its flags or normals in buffers on its thread's stack.
+# -- one tile of each kernel, the flat indices i0 <= i < i1, with its flags or normals in
+# -- buffers on its thread's stack; then _tiles, the pool's task, which runs them.
 
-cdef void _mask_tile(const Job *j, int64_t i0) noexcept nogil:
+cdef void _mask_tile(const Job *j, int64_t i0, int64_t i1) noexcept nogil:
     cdef uint8_t keep[TILE]
-    cdef int64_t i1 = min(i0 + TILE, j.n)
     _draw_keep(keep, j.seed, j.pos0, j.row_step, j.x.cols, j.threshold, i0, i1)
     _pack(keep, j.bits + i0 // 8, i1 - i0)
 
 
-cdef inline void _forward_typed(const real *x, real *y, const Job *j, int64_t i0) noexcept nogil:
+cdef void _forward_tile(const real *x, real *y, const Job *j, int64_t i0,
+                        int64_t i1) noexcept nogil:
     cdef uint8_t keep[TILE]
-    cdef int64_t s, i1 = min(i0 + TILE, j.n)
+    cdef int64_t s
     for s in range(j.samples):  # every sample while this tile of x sits in L1
         _draw_keep(keep, j.seed, j.pos0 + <uint64_t>s * j.sample_step, j.row_step, j.x.cols,
                    j.threshold, i0, i1)
@@ -276,66 +286,26 @@ cdef inline void _forward_typed(const real *x, real *y, const Job *j, int64_t i0
             _pack(keep, j.bits + s * j.bits_row + i0 // 8, i1 - i0)
 
 
-cdef void _forward_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _forward_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _forward_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
-    else:
-        _forward_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
-
-
-cdef inline void _apply_typed(const real *x, real *y, const Job *j, int64_t i0) noexcept nogil:
+cdef void _apply_tile(const real *x, real *y, const Job *j, int64_t i0,
+                      int64_t i1) noexcept nogil:
     cdef uint8_t flags[TILE]
-    cdef int64_t i1 = min(i0 + TILE, j.n)
     _gather(&j.keep, flags, i0, i1)
     _affine_tile(x, &j.x, y, &j.y, flags, j.scale, j.shift, j.fill, i0, i1)
 
 
-cdef void _apply_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _apply_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _apply_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
-    else:
-        _apply_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
-
-
-cdef inline void _backward_typed(const real *g, real *out, const Job *j,
-                                 int64_t i0) noexcept nogil:
+cdef void _backward_tile(const real *g, real *out, const Job *j, int64_t i0,
+                         int64_t i1) noexcept nogil:
     cdef uint8_t keep[TILE]
-    cdef int64_t i1 = min(i0 + TILE, j.n)
     _unpack(j.bits + i0 // 8, keep, i1 - i0)
     _affine_tile(g, &j.x, out, &j.y, keep, j.scale, FD_IDENTITY, 0.0, i0, i1)
 
 
-cdef void _backward_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _backward_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _backward_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
-    else:
-        _backward_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
-
-
-cdef void _scale_tile(const Job *j, int64_t i0) noexcept nogil:
-    cdef int64_t i1 = min(i0 + TILE, j.n)
-    if j.kind == cnp.NPY_FLOAT:
-        _affine_tile(<const float *>j.x.data, &j.x, <float *>j.y.data, &j.y, NULL, j.scale,
-                     FD_IDENTITY, 0.0, i0, i1)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _affine_tile(<const double *>j.x.data, &j.x, <double *>j.y.data, &j.y, NULL, j.scale,
-                     FD_IDENTITY, 0.0, i0, i1)
-    else:
-        _affine_tile(<const uint16_t *>j.x.data, &j.x, <uint16_t *>j.y.data, &j.y, NULL,
-                     j.scale, FD_IDENTITY, 0.0, i0, i1)
-
-
-cdef inline void _gaussian_typed(const real *x, real *y, const Job *j, int64_t i0) noexcept nogil:
+cdef void _gaussian_tile(const real *x, real *y, const Job *j, int64_t i0,
+                         int64_t i1) noexcept nogil:
     """y = x * f, f = 1 + sigma * z in float64 rounded to the compute precision (sigma is
     the Job's scale)."""
     cdef double z[TILE + SCRATCH]
-    cdef int64_t i = i0, i1 = min(i0 + TILE, j.n), r, c, n, k, sx = j.x.cs, sy = j.y.cs
+    cdef int64_t i = i0, r, c, n, k, sx = j.x.cs, sy = j.y.cs
     cdef const real *xp
     cdef real *yp
     cdef int skip
@@ -349,20 +319,13 @@ cdef inline void _gaussian_typed(const real *x, real *y, const Job *j, int64_t i
         i += n
 
 
-cdef void _gaussian_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _gaussian_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _gaussian_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
-    else:
-        _gaussian_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
-
-
-cdef inline void _add_typed(const real *x, const real *bias, const real *res, real *y,
-                            const Job *j, int64_t i0) noexcept nogil:
+cdef void _add_tile(const real *x, real *y, const Job *j, int64_t i0,
+                    int64_t i1) noexcept nogil:
     """y = keep ? res + (x + bias) * scale : res, a dropped element res's bits as they are."""
     cdef uint8_t keep[TILE]
-    cdef int64_t i = i0, i1 = min(i0 + TILE, j.n), r, c, n, k
+    cdef const real *bias = <const real *>j.bias.data
+    cdef const real *res = <const real *>j.res.data
+    cdef int64_t i = i0, r, c, n, k
     cdef int64_t sx = j.x.cs, sb = j.bias.cs, sr = j.res.cs, sy = j.y.cs
     cdef const real *xp
     cdef const real *bp
@@ -392,24 +355,39 @@ cdef inline void _add_typed(const real *x, const real *bias, const real *res, re
         _pack(keep, j.bits + i0 // 8, i1 - i0)
 
 
-cdef void _add_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _add_typed(<const float *>j.x.data, <const float *>j.bias.data,
-                   <const float *>j.res.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _add_typed(<const double *>j.x.data, <const double *>j.bias.data,
-                   <const double *>j.res.data, <double *>j.y.data, j, i0)
+cdef inline void _tile(const real *x, real *y, const Job *j, int64_t i0,
+                       int64_t i1) noexcept nogil:
+    """The tile i0 <= i < i1 of the Job's kernel, x and y its arrays of real."""
+    if j.kernel == FORWARD:
+        _forward_tile(x, y, j, i0, i1)
+    elif j.kernel == APPLY:
+        _apply_tile(x, y, j, i0, i1)
+    elif j.kernel == BACKWARD:
+        _backward_tile(x, y, j, i0, i1)
+    elif j.kernel == SCALE:
+        _affine_tile(x, &j.x, y, &j.y, NULL, j.scale, FD_IDENTITY, 0.0, i0, i1)
+    elif j.kernel == GAUSSIAN:
+        _gaussian_tile(x, y, j, i0, i1)
     else:
-        _add_typed(<const uint16_t *>j.x.data, <const uint16_t *>j.bias.data,
-                   <const uint16_t *>j.res.data, <uint16_t *>j.y.data, j, i0)
+        _add_tile(x, y, j, i0, i1)
 
 
 cdef void _tiles(void *ctx, int64_t begin, int64_t end) noexcept nogil:
-    """The pool's task: tiles begin <= t < end of the Job at ctx."""
+    """The pool's task: tiles begin <= t < end of the Job at ctx, tile t the flat indices
+    t * TILE <= i < min((t + 1) * TILE, n), on the real that the Job's arrays hold."""
     cdef const Job *j = <const Job *>ctx
-    cdef int64_t t
+    cdef int64_t t, i0, i1
     for t in range(begin, end):
-        j.tile(j, t * TILE)
+        i0 = t * TILE
+        i1 = min(i0 + TILE, j.n)
+        if j.kernel == MASK:  # positions only, no elements
+            _mask_tile(j, i0, i1)
+        elif j.kind == cnp.NPY_FLOAT:
+            _tile(<const float *>j.x.data, <float *>j.y.data, j, i0, i1)
+        elif j.kind == cnp.NPY_DOUBLE:
+            _tile(<const double *>j.x.data, <double *>j.y.data, j, i0, i1)
+        else:
+            _tile(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0, i1)
 
 
 # -- the calls: describe the arrays in a Job, then run its tiles on the pool. The kernels
@@ -447,12 +425,11 @@ cdef uint8_t *_bits(cnp.ndarray bits, int64_t nbytes, bint optional=True) except
     return <uint8_t *>cnp.PyArray_DATA(bits)
 
 
-cdef Job _job(void (*tile)(const Job *j, int64_t i0) noexcept nogil, cnp.ndarray x,
-              cnp.ndarray y, int y_ndim=2) except *:
-    """A Job for tile over x's elements, a float16, float32 or float64 2-D view, writing
+cdef Job _job(Kernel kernel, cnp.ndarray x, cnp.ndarray y, int y_ndim=2) except *:
+    """A Job for kernel over x's elements, a float16, float32 or float64 2-D view, writing
     y, x's dtype and shape (forward: y_ndim 3, samples first)."""
     cdef Job j
-    j.tile = tile
+    j.kernel = kernel
     j.kind = cnp.PyArray_TYPE(x)
     if j.kind != cnp.NPY_FLOAT16 and j.kind != cnp.NPY_FLOAT and j.kind != cnp.NPY_DOUBLE:
         raise TypeError(f"kernels take float16, float32 or float64 arrays, not {x.dtype}")
@@ -501,7 +478,7 @@ def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
             or not cnp.PyArray_ISNOTSWAPPED(a)):
         return None
     y = _empty_like(a)
-    j.tile = _forward_tile
+    j.kernel = FORWARD
     j.kind = kind
     j.n = cnp.PyArray_SIZE(a)
     j.x.data, j.x.cols, j.x.rs, j.x.cs = <char *>cnp.PyArray_DATA(a), j.n, j.n, 1  # one row
@@ -523,7 +500,7 @@ def mask(bits, int64_t rows, int64_t cols, seed, pos0, row_step, threshold, n_th
     cdef Job j
     if rows < 0 or cols < 0:
         raise ValueError(f"a mask of {rows} x {cols} elements")
-    j.tile = _mask_tile
+    j.kernel = MASK
     j.n = rows * cols
     j.x.cols = cols
     j.bits = _bits(bits, (j.n + 7) // 8, False)
@@ -536,7 +513,7 @@ def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shi
     """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
     ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
     Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
-    cdef Job j = _job(_forward_tile, x, y, 3)
+    cdef Job j = _job(FORWARD, x, y, 3)
     j.samples = y.shape[0]
     j.sample_stride = y.strides[0] // y.itemsize
     j.bits_row = (j.n + 7) // 8
@@ -553,7 +530,7 @@ def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shi
 def apply(x, keep, y, scale, shift, fill, n_threads):
     """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
     kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
-    cdef Job j = _job(_apply_tile, x, y)
+    cdef Job j = _job(APPLY, x, y)
     j.keep = _grid(keep, x, cnp.NPY_UINT8, 2, False)
     j.scale, j.shift, j.fill = scale, shift, fill
     _parallel(&j, n_threads)
@@ -561,7 +538,7 @@ def apply(x, keep, y, scale, shift, fill, n_threads):
 
 def backward(g, out, bits, scale, n_threads):
     """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
-    cdef Job j = _job(_backward_tile, g, out)
+    cdef Job j = _job(BACKWARD, g, out)
     j.bits = _bits(bits, (j.n + 7) // 8, False)
     j.scale = scale
     _parallel(&j, n_threads)
@@ -569,7 +546,7 @@ def backward(g, out, bits, scale, n_threads):
 
 def scale(x, y, factor, n_threads):
     """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
-    cdef Job j = _job(_scale_tile, x, y)
+    cdef Job j = _job(SCALE, x, y)
     j.scale = factor
     _parallel(&j, n_threads)
 
@@ -577,7 +554,7 @@ def scale(x, y, factor, n_threads):
 def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
     """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
     compute precision, ``z`` the standard normal at each element's stream position."""
-    cdef Job j = _job(_gaussian_tile, x, y)
+    cdef Job j = _job(GAUSSIAN, x, y)
     j.seed, j.pos0, j.row_step, j.scale = seed, pos0, row_step, sigma
     _parallel(&j, n_threads)
 
@@ -587,7 +564,7 @@ def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_th
 
     A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
     """
-    cdef Job j = _job(_add_tile, x, y)
+    cdef Job j = _job(ADD, x, y)
     j.bias = _grid(bias, x, j.kind, 2, False)
     j.res = _grid(residual, x, j.kind, 2, False)
     j.bits = _bits(bits, (j.n + 7) // 8)
