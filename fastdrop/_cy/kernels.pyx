@@ -1,23 +1,22 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Cython kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``,
-``gaussian``, ``add`` and ``philox4x32``; and ``common``, the public ``dropout`` of the
-common call without the Python layer in between.
+"""Cython kernels: :class:`fastdrop._contract.kernels.Kernels` in C, and
+``philox4x32``; and ``common``, the public ``dropout`` of the common call without the
+Python layer in between.
 
-Same signatures and results as the reference in ``fastdrop._numpy.kernels``: 2-D views
-with any strides (zero and negative too), outputs that may be the very view of an input,
-values computed in float32 (float16, float32) or float64, one rounding per operation in
-the reference's order (the build turns off FMA contraction) and a final one to the dtype.
-float16 travels as its uint16 bit pattern.
+They have the structure of ``fastdrop/_numba/kernels.py``: work is split into tiles of
+``TILE`` flat elements (a multiple of 8, so each tile owns whole bytes of a packed mask);
+each tile is drawn, applied and packed while it sits in L1 (``forward`` runs all its
+samples over a tile of ``x`` before the next, so ``x`` is read from memory once). A call
+describes its kernel, arrays and scalars in a ``Job``, and ``pool.h`` runs its tiles on
+``n_threads`` threads, each a contiguous run of them, through ``_tiles``: the one place
+that bounds a tile and picks the element type. Within a tile, helpers walk runs: the part
+of a row that falls in the tile, contiguous in flat index and stream position.
 
-Work is split into tiles of ``TILE`` flat elements (a multiple of 8, so each tile owns
-whole bytes of a packed mask); each tile is drawn, applied and packed while it sits in L1
-(``forward`` runs all its samples over a tile of ``x`` before the next, so ``x`` is read
-from memory once). A call describes its kernel, arrays and scalars in a ``Job``, and
-``pool.h`` runs its tiles on ``n_threads`` threads, each a contiguous run of them, through
-``_tiles``: the one place that bounds a tile and picks the element type. Within a tile, helpers walk runs: the part of a row that
-falls in the tile, contiguous in flat index and stream position. The tiling never changes
-a result: every element's draw depends on its stream position alone.
+Contiguous runs go to ``affine.h``'s select loops and Philox words are drawn sixteen
+counters at a time (``philox.h``), both compiled for each instruction set and picked at
+run time; other runs take strided loops here. The build turns off FMA contraction, so
+each operation rounds where the contract says. float16 travels as its uint16 bit pattern.
 """
 
 cimport numpy as cnp
@@ -496,7 +495,7 @@ def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
 
 
 def mask(bits, int64_t rows, int64_t cols, seed, pos0, row_step, threshold, n_threads):
-    """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
+    """:meth:`Kernels.mask`: each tile's flags drawn into a stack buffer, then packed."""
     cdef Job j
     if rows < 0 or cols < 0:
         raise ValueError(f"a mask of {rows} x {cols} elements")
@@ -510,9 +509,8 @@ def mask(bits, int64_t rows, int64_t cols, seed, pos0, row_step, threshold, n_th
 
 def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill,
             n_threads):
-    """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
-    ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
-    Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
+    """:meth:`Kernels.forward`: every sample drawn and applied over a tile of ``x`` while
+    the tile is in L1."""
     cdef Job j = _job(FORWARD, x, y, 3)
     j.samples = y.shape[0]
     j.sample_stride = y.strides[0] // y.itemsize
@@ -528,8 +526,8 @@ def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shi
 
 
 def apply(x, keep, y, scale, shift, fill, n_threads):
-    """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
-    kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
+    """:meth:`Kernels.apply`: each tile's ``keep`` gathered into a flag buffer, then
+    applied as ``forward``'s flags are."""
     cdef Job j = _job(APPLY, x, y)
     j.keep = _grid(keep, x, cnp.NPY_UINT8, 2, False)
     j.scale, j.shift, j.fill = scale, shift, fill
@@ -537,7 +535,8 @@ def apply(x, keep, y, scale, shift, fill, n_threads):
 
 
 def backward(g, out, bits, scale, n_threads):
-    """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
+    """:meth:`Kernels.backward`: each tile's bits unpacked into a flag buffer, then
+    applied with a shift of ``-0.0``, which changes no value."""
     cdef Job j = _job(BACKWARD, g, out)
     j.bits = _bits(bits, (j.n + 7) // 8, False)
     j.scale = scale
@@ -545,25 +544,25 @@ def backward(g, out, bits, scale, n_threads):
 
 
 def scale(x, y, factor, n_threads):
-    """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
+    """:meth:`Kernels.scale`: ``forward``'s select loops with no flags, shifted by
+    ``-0.0``, which changes no value."""
     cdef Job j = _job(SCALE, x, y)
     j.scale = factor
     _parallel(&j, n_threads)
 
 
 def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
-    """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
-    compute precision, ``z`` the standard normal at each element's stream position."""
+    """:meth:`Kernels.gaussian`: each run's normals drawn into a stack buffer, then
+    applied."""
     cdef Job j = _job(GAUSSIAN, x, y)
     j.seed, j.pos0, j.row_step, j.scale = seed, pos0, row_step, sigma
     _parallel(&j, n_threads)
 
 
 def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
-    """``y = keep ? residual + (x + bias) * scale : residual``: fused bias-dropout-add.
-
-    A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
-    """
+    """:meth:`Kernels.add`: every element computed, then kept or replaced by
+    ``residual``'s own value, which vectorises where ``x``, ``residual`` and ``y`` are
+    contiguous."""
     cdef Job j = _job(ADD, x, y)
     j.bias = _grid(bias, x, j.kind, 2, False)
     j.res = _grid(residual, x, j.kind, 2, False)

@@ -1,23 +1,17 @@
-"""Numba kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``, ``gaussian``
-and ``add``.
+"""Numba kernels: :class:`fastdrop._contract.kernels.Kernels` as plain loops that Numba
+compiles (``fastdrop._numba.jit`` decides how).
 
-Same signatures and results as the reference in ``fastdrop._numpy.kernels``, and the
-same structure as ``fastdrop/_cy/kernels.pyx``: tiles of ``TILE`` flat elements (a
-multiple of 8, so each tile owns whole bytes of a packed mask); each tile's keep flags or
-normals are drawn into buffers that stay in L1, applied row segment by row segment, and
-packed. ``forward`` runs every sample over a tile before the next tile, so ``x`` is read
-from memory once whatever the number of samples. Each kernel is compiled serial, over a
-range of tiles ``t0 <= t < t1``; ``fastdrop._numba.pool`` runs the ranges on threads.
+They have the structure of ``fastdrop/_cy/kernels.pyx``: tiles of ``TILE`` flat
+elements; each tile's keep flags or normals are drawn into buffers that stay in L1,
+applied row segment by row segment, and packed. ``forward`` runs every sample over a tile
+before the next tile, so ``x`` is read from memory once whatever the number of samples.
+Each kernel's compiled part (``_mask``, ``_forward``, ...) runs a range of tiles on the
+calling thread; ``fastdrop._numba.jit.launch`` runs the ranges on threads.
 
-Each kernel is compiled once per element type, its arrays typed as of any layout (see
-``fastdrop._numba.jit.launch``), not once per combination of layouts. A row segment whose
-arrays all have unit inner stride, the common case, is handed to the row loop as contiguous
-views, which LLVM vectorises; other segments take the same loop with strided views.
-
-Values are computed in float32 for float16 and float32 arrays and in float64 for
-float64 arrays, each operation rounded in the reference's order (no fastmath: no fused
-multiply-adds, no reassociation), then rounded once to the element type. float16
-travels as its ``uint16`` bit pattern (see ``fastdrop._numba.jit``).
+A row segment whose arrays all have unit inner stride, the common case, is handed to the
+row loop as contiguous views, which LLVM vectorises; other segments take the same loop
+with strided views. The row loops compute and round in the contract's order, with
+``jit.to_compute`` and ``jit.to_element``.
 """
 
 import numpy as np
@@ -296,7 +290,8 @@ def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n, 
 
 
 def mask(bits, rows, cols, seed, pos0, row_step, threshold, n_threads):
-    """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
+    """:meth:`Kernels.mask`: each tile's flags drawn four to a word, packed a byte a
+    multiply."""
     args = (np.uint64(seed), np.uint64(pos0), np.uint64(row_step), np.uint64(threshold))
     launch(_mask, rows * cols, n_threads, bits, cols, *args)
 
@@ -304,9 +299,8 @@ def mask(bits, rows, cols, seed, pos0, row_step, threshold, n_threads):
 def forward(
     x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, n_threads
 ):
-    """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
-    ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
-    Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
+    """:meth:`Kernels.forward`: every sample drawn and applied over a tile of ``x`` while
+    the tile is in L1."""
     launch(
         _forward,
         x.size,
@@ -326,25 +320,27 @@ def forward(
 
 
 def apply(x, keep, y, scale, shift, fill, n_threads):
-    """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
-    kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
+    """:meth:`Kernels.apply`: each tile's ``keep`` gathered into a flag buffer, then
+    applied as ``forward``'s flags are."""
     args = (x, keep, y, float(scale), float(shift), float(fill))
     launch(_apply, x.size, n_threads, *args)
 
 
 def backward(g, out, bits, scale, n_threads):
-    """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
+    """:meth:`Kernels.backward`: each tile's bits unpacked into a flag buffer, then
+    applied with no shift, compiled away."""
     launch(_backward, g.size, n_threads, g, out, bits, float(scale))
 
 
 def scale(x, y, factor, n_threads):
-    """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
+    """:meth:`Kernels.scale`: the row loop of ``forward`` with no flags and no shift, both
+    compiled away."""
     launch(_scale, x.size, n_threads, x, y, float(factor))
 
 
 def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
-    """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
-    compute precision, ``z`` the standard normal at each element's stream position."""
+    """:meth:`Kernels.gaussian`: each row segment's normals drawn into a buffer, then
+    applied in a loop of their own."""
     launch(
         _gaussian,
         x.size,
@@ -359,10 +355,8 @@ def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
 
 
 def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
-    """``y = keep ? residual + (x + bias) * scale : residual``: fused bias-dropout-add.
-
-    A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
-    """
+    """:meth:`Kernels.add`: every element computed, then kept or replaced by
+    ``residual``'s own value, which vectorises."""
     launch(
         _add,
         x.size,
