@@ -159,8 +159,8 @@ cdef inline void _round(real *out, double v) noexcept nogil:
         out[0] = fd_f2h(<float>v)
 
 
-cdef inline int64_t _run(int64_t i, int64_t i1, int64_t cols, int64_t *r,
-                         int64_t *c) noexcept nogil:
+cdef inline int64_t _run_from(int64_t i, int64_t i1, int64_t cols, int64_t *r,
+                              int64_t *c) noexcept nogil:
     """The run from flat index i: its row r and column c, and its length (to the end of the
     row or to i1, whichever comes first)."""
     r[0] = i // cols
@@ -181,7 +181,7 @@ cdef inline void _draw_keep(uint8_t *keep, uint64_t seed, uint64_t pos0, uint64_
     cdef int64_t i = i0, r, c, n
     cdef int skip
     while i < i1:
-        n = _run(i, i1, cols, &r, &c)
+        n = _run_from(i, i1, cols, &r, &c)
         skip = fd_keep(flags, pos0 + <uint64_t>r * row_step + <uint64_t>c, n, seed, 0, threshold)
         memcpy(keep + (i - i0), flags + skip, n)
         i += n
@@ -192,7 +192,7 @@ cdef inline void _gather(const Grid *g, uint8_t *out, int64_t i0, int64_t i1) no
     cdef int64_t i = i0, r, c, n, k
     cdef const uint8_t *ap
     while i < i1:
-        n = _run(i, i1, g.cols, &r, &c)
+        n = _run_from(i, i1, g.cols, &r, &c)
         ap = <const uint8_t *>g.data + _at(g, r, c)
         for k in range(n):
             out[i - i0 + k] = ap[k * g.cs]
@@ -223,7 +223,7 @@ cdef inline void _affine_tile(const real *x, const Grid *gx, real *y, const Grid
     cdef const uint8_t *kp
     _round(&f, fill)
     while i < i1:
-        n = _run(i, i1, gx.cols, &r, &c)
+        n = _run_from(i, i1, gx.cols, &r, &c)
         xp = x + _at(gx, r, c)
         yp = y + _at(gy, r, c)
         kp = keep + (i - i0)
@@ -309,7 +309,7 @@ cdef void _gaussian_tile(const real *x, real *y, const Job *j, int64_t i0,
     cdef real *yp
     cdef int skip
     while i < i1:
-        n = _run(i, i1, j.x.cols, &r, &c)
+        n = _run_from(i, i1, j.x.cols, &r, &c)
         skip = fd_normal(z, j.pos0 + <uint64_t>r * j.row_step + <uint64_t>c, n, j.seed)
         xp = x + _at(&j.x, r, c)
         yp = y + _at(&j.y, r, c)
@@ -334,7 +334,7 @@ cdef void _add_tile(const real *x, real *y, const Job *j, int64_t i0,
     cdef const uint8_t *kp
     _draw_keep(keep, j.seed, j.pos0, j.row_step, j.x.cols, j.threshold, i0, i1)
     while i < i1:
-        n = _run(i, i1, j.x.cols, &r, &c)
+        n = _run_from(i, i1, j.x.cols, &r, &c)
         xp = x + _at(&j.x, r, c)
         bp = bias + _at(&j.bias, r, c)
         rp = res + _at(&j.res, r, c)
