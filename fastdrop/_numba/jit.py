@@ -2,7 +2,7 @@
 run on threads.
 
 The kernels (``fastdrop._numba.kernels``) and the stream (``fastdrop._numba.philox``)
-are plain loops over tiles; they know nothing of what follows.
+are plain loops; what follows is decided here, once for them all.
 
 - **Compilation** (``compiled``): nopython mode, without the GIL (the pool's threads run
   kernels at once), cached on disk, and never ``fastmath``: no fused multiply-adds and no
@@ -57,11 +57,12 @@ def compiled(func: Callable | None = None, **options: Any) -> Any:
     return decorate if func is None else decorate(func)
 
 
-# Each kernel walks its tiles itself, ``for t in range(t0, t1)``. One loop shared by all
-# would take the kernel's tile as an argument, and Numba caches no function that takes a
-# function (numba/numba#9237: recompiled in every process); or it would be a generator,
-# which cannot be cached either, as Numba cannot compile a caller against a cached one
-# (numba/numba#8679), and costs 0.1-0.2 s to compile in every process that compiles a kernel.
+# Each kernel walks its own range of tiles, ``for t in range(t0, t1)``, and takes each
+# tile's bounds from here. A loop written once for all kernels would cost more: as a
+# function taking the kernel's tile function, Numba never caches it (numba/numba#9237:
+# compiled again in every process); as a generator, it must not be cached (Numba then
+# fails to compile a kernel against it, numba/numba#8679), so every process that compiles
+# a kernel would spend 0.1-0.2 s compiling it.
 @compiled
 def tile_bounds(t, n):
     """Tile ``t`` of ``n`` flat elements: ``(i0, i1)``, its flat indices ``i0 <= i < i1``."""
