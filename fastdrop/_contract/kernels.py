@@ -14,8 +14,8 @@ overlap one. Element ``(r, c)`` sits at stream position ``pos0 + r * row_step + 
 **Packed masks** (``bits``) are C-contiguous ``uint8``: bit ``i % 8`` of byte ``i // 8``
 is 1 where element ``i`` is kept, ``ceil(rows * cols / 8)`` bytes (``forward``: one such
 row per sample), or empty when no mask is wanted. An element is kept iff the
-Philox4x32-10 word at its position, under the Bernoulli purpose, is at least
-``threshold`` (``fastdrop._contract.stream.threshold``).
+Philox4x32-10 word at its position, keyed by ``seed`` under the Bernoulli purpose, is at
+least ``threshold`` (``fastdrop._contract.stream.threshold``).
 
 **Values** are computed in float32 for float16 and float32 arrays and in float64 for
 float64 arrays (the *compute precision*), each operation rounded there in the order
@@ -36,7 +36,12 @@ import numpy as np
 
 
 class Kernels(Protocol):
-    """The kernels of one backend, and the size from which it runs them on threads."""
+    """The kernels of one backend, and the size from which it runs them on threads.
+
+    A backend is a module, not a class: its kernels are functions with these methods'
+    parameters, less ``self``, and they write their results into the arrays they are
+    given.
+    """
 
     PARALLEL_MIN: int
 

@@ -1,23 +1,22 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Cython kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``,
-``gaussian``, ``add`` and ``philox4x32``; and ``common``, the public ``dropout`` of the
-common call without the Python layer in between.
+"""Cython kernels: :class:`fastdrop._contract.kernels.Kernels` in C, and
+``philox4x32``; and ``common``, the public ``dropout`` of the common call without the
+Python layer in between.
 
-Same signatures and results as the reference in ``fastdrop._numpy.kernels``: 2-D views
-with any strides (zero and negative too), outputs that may be the very view of an input,
-values computed in float32 (float16, float32) or float64, one rounding per operation in
-the reference's order (the build turns off FMA contraction) and a final one to the dtype.
-float16 travels as its uint16 bit pattern.
+They have the structure of ``fastdrop/_numba/kernels.py``: work is split into tiles of
+``TILE`` flat elements (a multiple of 8, so each tile owns whole bytes of a packed mask);
+each tile is drawn, applied and packed while it sits in L1 (``forward`` runs all its
+samples over a tile of ``x`` before the next, so ``x`` is read from memory once). A call
+describes its kernel, arrays and scalars in a ``Job``, and ``pool.h`` runs its tiles on
+``n_threads`` threads, each a contiguous run of them, through ``_tiles``: the one place
+that bounds a tile and picks the element type. Within a tile, helpers walk runs: the part
+of a row that falls in the tile, contiguous in flat index and stream position.
 
-Work is split into tiles of ``TILE`` flat elements (a multiple of 8, so each tile owns
-whole bytes of a packed mask); each tile is drawn, applied and packed while it sits in L1
-(``forward`` runs all its samples over a tile of ``x`` before the next, so ``x`` is read
-from memory once). A call describes its arrays and scalars in a ``Job``, with the
-function that does one tile, and ``pool.h`` runs the tiles on ``n_threads`` threads,
-each a contiguous run of them. Within a tile, helpers walk runs: the part of a row that
-falls in the tile, contiguous in flat index and stream position. The tiling never changes
-a result: every element's draw depends on its stream position alone.
+Contiguous runs go to ``affine.h``'s select loops and Philox words are drawn sixteen
+counters at a time (``philox.h``), both compiled for each instruction set and picked at
+run time; other runs take strided loops here. The build turns off FMA contraction, so
+each operation rounds where the contract says. float16 travels as its uint16 bit pattern.
 """
 
 cimport numpy as cnp
@@ -76,11 +75,21 @@ cdef struct Grid:
     int64_t cs
 
 
+cdef enum Kernel:
+    MASK
+    FORWARD
+    APPLY
+    BACKWARD
+    SCALE
+    GAUSSIAN
+    ADD
+
+
 cdef struct Job:
-    # One kernel call: its arrays, its scalars, and tile(job, i0), which does the tile of
-    # flat indices i0 <= i < min(i0 + TILE, n). Each kernel reads the fields it needs.
-    void (*tile)(const Job *j, int64_t i0) noexcept nogil
-    int kind  # NPY_FLOAT, NPY_DOUBLE or NPY_FLOAT16: which real the grids hold
+    # One kernel call: which kernel, its arrays and its scalars. Each kernel reads the
+    # fields it needs.
+    Kernel kernel
+    int kind  # NPY_FLOAT, NPY_DOUBLE or NPY_FLOAT16: which real the grids hold (not mask)
     int64_t n  # elements of x (mask: of the mask)
     Grid x
     Grid y  # forward: sample 0, the others samples apart
@@ -150,8 +159,8 @@ cdef inline void _round(real *out, double v) noexcept nogil:
         out[0] = fd_f2h(<float>v)
 
 
-cdef inline int64_t _run(int64_t i, int64_t i1, int64_t cols, int64_t *r,
-                         int64_t *c) noexcept nogil:
+cdef inline int64_t _run_from(int64_t i, int64_t i1, int64_t cols, int64_t *r,
+                              int64_t *c) noexcept nogil:
     """The run from flat index i: its row r and column c, and its length (to the end of the
     row or to i1, whichever comes first)."""
     r[0] = i // cols
@@ -172,7 +181,7 @@ cdef inline void _draw_keep(uint8_t *keep, uint64_t seed, uint64_t pos0, uint64_
     cdef int64_t i = i0, r, c, n
     cdef int skip
     while i < i1:
-        n = _run(i, i1, cols, &r, &c)
+        n = _run_from(i, i1, cols, &r, &c)
         skip = fd_keep(flags, pos0 + <uint64_t>r * row_step + <uint64_t>c, n, seed, 0, threshold)
         memcpy(keep + (i - i0), flags + skip, n)
         i += n
@@ -183,7 +192,7 @@ cdef inline void _gather(const Grid *g, uint8_t *out, int64_t i0, int64_t i1) no
     cdef int64_t i = i0, r, c, n, k
     cdef const uint8_t *ap
     while i < i1:
-        n = _run(i, i1, g.cols, &r, &c)
+        n = _run_from(i, i1, g.cols, &r, &c)
         ap = <const uint8_t *>g.data + _at(g, r, c)
         for k in range(n):
             out[i - i0 + k] = ap[k * g.cs]
@@ -214,7 +223,7 @@ cdef inline void _affine_tile(const real *x, const Grid *gx, real *y, const Grid
     cdef const uint8_t *kp
     _round(&f, fill)
     while i < i1:
-        n = _run(i, i1, gx.cols, &r, &c)
+        n = _run_from(i, i1, gx.cols, &r, &c)
         xp = x + _at(gx, r, c)
         yp = y + _at(gy, r, c)
         kp = keep + (i - i0)
@@ -254,19 +263,19 @@ cdef inline void _unpack(const uint8_t *bits, uint8_t *keep, int64_t n) noexcept
         keep[8 * whole + j] = bits[whole] & (1 << j)
 
 
-# -- one tile of each kernel: typed first, then the Job's tile function, which picks the
-# -- type. Each tile keeps its flags or normals in buffers on its thread's stack.
+# -- one tile of each kernel, the flat indices i0 <= i < i1, with its flags or normals in
+# -- buffers on its thread's stack; then _tiles, the pool's task, which runs them.
 
-cdef void _mask_tile(const Job *j, int64_t i0) noexcept nogil:
+cdef void _mask_tile(const Job *j, int64_t i0, int64_t i1) noexcept nogil:
     cdef uint8_t keep[TILE]
-    cdef int64_t i1 = min(i0 + TILE, j.n)
     _draw_keep(keep, j.seed, j.pos0, j.row_step, j.x.cols, j.threshold, i0, i1)
     _pack(keep, j.bits + i0 // 8, i1 - i0)
 
 
-cdef inline void _forward_typed(const real *x, real *y, const Job *j, int64_t i0) noexcept nogil:
+cdef void _forward_tile(const real *x, real *y, const Job *j, int64_t i0,
+                        int64_t i1) noexcept nogil:
     cdef uint8_t keep[TILE]
-    cdef int64_t s, i1 = min(i0 + TILE, j.n)
+    cdef int64_t s
     for s in range(j.samples):  # every sample while this tile of x sits in L1
         _draw_keep(keep, j.seed, j.pos0 + <uint64_t>s * j.sample_step, j.row_step, j.x.cols,
                    j.threshold, i0, i1)
@@ -276,71 +285,31 @@ cdef inline void _forward_typed(const real *x, real *y, const Job *j, int64_t i0
             _pack(keep, j.bits + s * j.bits_row + i0 // 8, i1 - i0)
 
 
-cdef void _forward_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _forward_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _forward_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
-    else:
-        _forward_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
-
-
-cdef inline void _apply_typed(const real *x, real *y, const Job *j, int64_t i0) noexcept nogil:
+cdef void _apply_tile(const real *x, real *y, const Job *j, int64_t i0,
+                      int64_t i1) noexcept nogil:
     cdef uint8_t flags[TILE]
-    cdef int64_t i1 = min(i0 + TILE, j.n)
     _gather(&j.keep, flags, i0, i1)
     _affine_tile(x, &j.x, y, &j.y, flags, j.scale, j.shift, j.fill, i0, i1)
 
 
-cdef void _apply_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _apply_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _apply_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
-    else:
-        _apply_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
-
-
-cdef inline void _backward_typed(const real *g, real *out, const Job *j,
-                                 int64_t i0) noexcept nogil:
+cdef void _backward_tile(const real *g, real *out, const Job *j, int64_t i0,
+                         int64_t i1) noexcept nogil:
     cdef uint8_t keep[TILE]
-    cdef int64_t i1 = min(i0 + TILE, j.n)
     _unpack(j.bits + i0 // 8, keep, i1 - i0)
     _affine_tile(g, &j.x, out, &j.y, keep, j.scale, FD_IDENTITY, 0.0, i0, i1)
 
 
-cdef void _backward_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _backward_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _backward_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
-    else:
-        _backward_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
-
-
-cdef void _scale_tile(const Job *j, int64_t i0) noexcept nogil:
-    cdef int64_t i1 = min(i0 + TILE, j.n)
-    if j.kind == cnp.NPY_FLOAT:
-        _affine_tile(<const float *>j.x.data, &j.x, <float *>j.y.data, &j.y, NULL, j.scale,
-                     FD_IDENTITY, 0.0, i0, i1)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _affine_tile(<const double *>j.x.data, &j.x, <double *>j.y.data, &j.y, NULL, j.scale,
-                     FD_IDENTITY, 0.0, i0, i1)
-    else:
-        _affine_tile(<const uint16_t *>j.x.data, &j.x, <uint16_t *>j.y.data, &j.y, NULL,
-                     j.scale, FD_IDENTITY, 0.0, i0, i1)
-
-
-cdef inline void _gaussian_typed(const real *x, real *y, const Job *j, int64_t i0) noexcept nogil:
+cdef void _gaussian_tile(const real *x, real *y, const Job *j, int64_t i0,
+                         int64_t i1) noexcept nogil:
     """y = x * f, f = 1 + sigma * z in float64 rounded to the compute precision (sigma is
     the Job's scale)."""
     cdef double z[TILE + SCRATCH]
-    cdef int64_t i = i0, i1 = min(i0 + TILE, j.n), r, c, n, k, sx = j.x.cs, sy = j.y.cs
+    cdef int64_t i = i0, r, c, n, k, sx = j.x.cs, sy = j.y.cs
     cdef const real *xp
     cdef real *yp
     cdef int skip
     while i < i1:
-        n = _run(i, i1, j.x.cols, &r, &c)
+        n = _run_from(i, i1, j.x.cols, &r, &c)
         skip = fd_normal(z, j.pos0 + <uint64_t>r * j.row_step + <uint64_t>c, n, j.seed)
         xp = x + _at(&j.x, r, c)
         yp = y + _at(&j.y, r, c)
@@ -349,20 +318,13 @@ cdef inline void _gaussian_typed(const real *x, real *y, const Job *j, int64_t i
         i += n
 
 
-cdef void _gaussian_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _gaussian_typed(<const float *>j.x.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _gaussian_typed(<const double *>j.x.data, <double *>j.y.data, j, i0)
-    else:
-        _gaussian_typed(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0)
-
-
-cdef inline void _add_typed(const real *x, const real *bias, const real *res, real *y,
-                            const Job *j, int64_t i0) noexcept nogil:
+cdef void _add_tile(const real *x, real *y, const Job *j, int64_t i0,
+                    int64_t i1) noexcept nogil:
     """y = keep ? res + (x + bias) * scale : res, a dropped element res's bits as they are."""
     cdef uint8_t keep[TILE]
-    cdef int64_t i = i0, i1 = min(i0 + TILE, j.n), r, c, n, k
+    cdef const real *bias = <const real *>j.bias.data
+    cdef const real *res = <const real *>j.res.data
+    cdef int64_t i = i0, r, c, n, k
     cdef int64_t sx = j.x.cs, sb = j.bias.cs, sr = j.res.cs, sy = j.y.cs
     cdef const real *xp
     cdef const real *bp
@@ -372,7 +334,7 @@ cdef inline void _add_typed(const real *x, const real *bias, const real *res, re
     cdef const uint8_t *kp
     _draw_keep(keep, j.seed, j.pos0, j.row_step, j.x.cols, j.threshold, i0, i1)
     while i < i1:
-        n = _run(i, i1, j.x.cols, &r, &c)
+        n = _run_from(i, i1, j.x.cols, &r, &c)
         xp = x + _at(&j.x, r, c)
         bp = bias + _at(&j.bias, r, c)
         rp = res + _at(&j.res, r, c)
@@ -392,24 +354,39 @@ cdef inline void _add_typed(const real *x, const real *bias, const real *res, re
         _pack(keep, j.bits + i0 // 8, i1 - i0)
 
 
-cdef void _add_tile(const Job *j, int64_t i0) noexcept nogil:
-    if j.kind == cnp.NPY_FLOAT:
-        _add_typed(<const float *>j.x.data, <const float *>j.bias.data,
-                   <const float *>j.res.data, <float *>j.y.data, j, i0)
-    elif j.kind == cnp.NPY_DOUBLE:
-        _add_typed(<const double *>j.x.data, <const double *>j.bias.data,
-                   <const double *>j.res.data, <double *>j.y.data, j, i0)
+cdef inline void _tile(const real *x, real *y, const Job *j, int64_t i0,
+                       int64_t i1) noexcept nogil:
+    """The tile i0 <= i < i1 of the Job's kernel, x and y its arrays of real."""
+    if j.kernel == FORWARD:
+        _forward_tile(x, y, j, i0, i1)
+    elif j.kernel == APPLY:
+        _apply_tile(x, y, j, i0, i1)
+    elif j.kernel == BACKWARD:
+        _backward_tile(x, y, j, i0, i1)
+    elif j.kernel == SCALE:
+        _affine_tile(x, &j.x, y, &j.y, NULL, j.scale, FD_IDENTITY, 0.0, i0, i1)
+    elif j.kernel == GAUSSIAN:
+        _gaussian_tile(x, y, j, i0, i1)
     else:
-        _add_typed(<const uint16_t *>j.x.data, <const uint16_t *>j.bias.data,
-                   <const uint16_t *>j.res.data, <uint16_t *>j.y.data, j, i0)
+        _add_tile(x, y, j, i0, i1)
 
 
 cdef void _tiles(void *ctx, int64_t begin, int64_t end) noexcept nogil:
-    """The pool's task: tiles begin <= t < end of the Job at ctx."""
+    """The pool's task: tiles begin <= t < end of the Job at ctx, tile t the flat indices
+    t * TILE <= i < min((t + 1) * TILE, n), on the real that the Job's arrays hold."""
     cdef const Job *j = <const Job *>ctx
-    cdef int64_t t
+    cdef int64_t t, i0, i1
     for t in range(begin, end):
-        j.tile(j, t * TILE)
+        i0 = t * TILE
+        i1 = min(i0 + TILE, j.n)
+        if j.kernel == MASK:  # positions only, no elements
+            _mask_tile(j, i0, i1)
+        elif j.kind == cnp.NPY_FLOAT:
+            _tile(<const float *>j.x.data, <float *>j.y.data, j, i0, i1)
+        elif j.kind == cnp.NPY_DOUBLE:
+            _tile(<const double *>j.x.data, <double *>j.y.data, j, i0, i1)
+        else:
+            _tile(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0, i1)
 
 
 # -- the calls: describe the arrays in a Job, then run its tiles on the pool. The kernels
@@ -447,12 +424,11 @@ cdef uint8_t *_bits(cnp.ndarray bits, int64_t nbytes, bint optional=True) except
     return <uint8_t *>cnp.PyArray_DATA(bits)
 
 
-cdef Job _job(void (*tile)(const Job *j, int64_t i0) noexcept nogil, cnp.ndarray x,
-              cnp.ndarray y, int y_ndim=2) except *:
-    """A Job for tile over x's elements, a float16, float32 or float64 2-D view, writing
+cdef Job _job(Kernel kernel, cnp.ndarray x, cnp.ndarray y, int y_ndim=2) except *:
+    """A Job for kernel over x's elements, a float16, float32 or float64 2-D view, writing
     y, x's dtype and shape (forward: y_ndim 3, samples first)."""
     cdef Job j
-    j.tile = tile
+    j.kernel = kernel
     j.kind = cnp.PyArray_TYPE(x)
     if j.kind != cnp.NPY_FLOAT16 and j.kind != cnp.NPY_FLOAT and j.kind != cnp.NPY_DOUBLE:
         raise TypeError(f"kernels take float16, float32 or float64 arrays, not {x.dtype}")
@@ -501,7 +477,7 @@ def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
             or not cnp.PyArray_ISNOTSWAPPED(a)):
         return None
     y = _empty_like(a)
-    j.tile = _forward_tile
+    j.kernel = FORWARD
     j.kind = kind
     j.n = cnp.PyArray_SIZE(a)
     j.x.data, j.x.cols, j.x.rs, j.x.cs = <char *>cnp.PyArray_DATA(a), j.n, j.n, 1  # one row
@@ -519,11 +495,11 @@ def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
 
 
 def mask(bits, int64_t rows, int64_t cols, seed, pos0, row_step, threshold, n_threads):
-    """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
+    """:meth:`Kernels.mask`: each tile's flags drawn into a stack buffer, then packed."""
     cdef Job j
     if rows < 0 or cols < 0:
         raise ValueError(f"a mask of {rows} x {cols} elements")
-    j.tile = _mask_tile
+    j.kernel = MASK
     j.n = rows * cols
     j.x.cols = cols
     j.bits = _bits(bits, (j.n + 7) // 8, False)
@@ -533,10 +509,9 @@ def mask(bits, int64_t rows, int64_t cols, seed, pos0, row_step, threshold, n_th
 
 def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill,
             n_threads):
-    """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
-    ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
-    Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
-    cdef Job j = _job(_forward_tile, x, y, 3)
+    """:meth:`Kernels.forward`: every sample drawn and applied over a tile of ``x`` while
+    the tile is in L1."""
+    cdef Job j = _job(FORWARD, x, y, 3)
     j.samples = y.shape[0]
     j.sample_stride = y.strides[0] // y.itemsize
     j.bits_row = (j.n + 7) // 8
@@ -551,43 +526,44 @@ def forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shi
 
 
 def apply(x, keep, y, scale, shift, fill, n_threads):
-    """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
-    kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
-    cdef Job j = _job(_apply_tile, x, y)
+    """:meth:`Kernels.apply`: each tile's ``keep`` gathered into a flag buffer, then
+    applied as ``forward``'s flags are."""
+    cdef Job j = _job(APPLY, x, y)
     j.keep = _grid(keep, x, cnp.NPY_UINT8, 2, False)
     j.scale, j.shift, j.fill = scale, shift, fill
     _parallel(&j, n_threads)
 
 
 def backward(g, out, bits, scale, n_threads):
-    """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
-    cdef Job j = _job(_backward_tile, g, out)
+    """:meth:`Kernels.backward`: each tile's bits unpacked into a flag buffer, then
+    applied with a shift of ``-0.0``, which changes no value."""
+    cdef Job j = _job(BACKWARD, g, out)
     j.bits = _bits(bits, (j.n + 7) // 8, False)
     j.scale = scale
     _parallel(&j, n_threads)
 
 
 def scale(x, y, factor, n_threads):
-    """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
-    cdef Job j = _job(_scale_tile, x, y)
+    """:meth:`Kernels.scale`: ``forward``'s select loops with no flags, shifted by
+    ``-0.0``, which changes no value."""
+    cdef Job j = _job(SCALE, x, y)
     j.scale = factor
     _parallel(&j, n_threads)
 
 
 def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
-    """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
-    compute precision, ``z`` the standard normal at each element's stream position."""
-    cdef Job j = _job(_gaussian_tile, x, y)
+    """:meth:`Kernels.gaussian`: each run's normals drawn into a stack buffer, then
+    applied."""
+    cdef Job j = _job(GAUSSIAN, x, y)
     j.seed, j.pos0, j.row_step, j.scale = seed, pos0, row_step, sigma
     _parallel(&j, n_threads)
 
 
 def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
-    """``y = keep ? residual + (x + bias) * scale : residual``: fused bias-dropout-add.
-
-    A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
-    """
-    cdef Job j = _job(_add_tile, x, y)
+    """:meth:`Kernels.add`: every element computed, then kept or replaced by
+    ``residual``'s own value, which vectorises where ``x``, ``residual`` and ``y`` are
+    contiguous."""
+    cdef Job j = _job(ADD, x, y)
     j.bias = _grid(bias, x, j.kind, 2, False)
     j.res = _grid(residual, x, j.kind, 2, False)
     j.bits = _bits(bits, (j.n + 7) // 8)

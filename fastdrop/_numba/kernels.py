@@ -1,102 +1,46 @@
-"""Numba kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``, ``gaussian``
-and ``add``.
+"""Numba kernels: :class:`fastdrop._contract.kernels.Kernels` as plain loops that Numba
+compiles (``fastdrop._numba.jit`` decides how).
 
-Same signatures and results as the reference in ``fastdrop._numpy.kernels``, and the
-same structure as ``fastdrop/_cy/kernels.pyx``: tiles of ``TILE`` flat elements (a
-multiple of 8, so each tile owns whole bytes of a packed mask); each tile's keep flags or
-normals are drawn into buffers that stay in L1, applied row segment by row segment, and
-packed. ``forward`` runs every sample over a tile before the next tile, so ``x`` is read
-from memory once whatever the number of samples. Each kernel is compiled serial, over a
-range of tiles ``t0 <= t < t1``; ``fastdrop._numba.pool`` runs the ranges on threads.
+They have the structure of ``fastdrop/_cy/kernels.pyx``: tiles of ``TILE`` flat
+elements; each tile's keep flags or normals are drawn into buffers that stay in L1,
+applied row segment by row segment, and packed. ``forward`` runs every sample over a tile
+before the next tile, so ``x`` is read from memory once whatever the number of samples.
+Each kernel's compiled part (``_mask``, ``_forward``, ...) runs a range of tiles on the
+calling thread; ``fastdrop._numba.jit.launch`` runs the ranges on threads.
 
-Each kernel is compiled once per element type, its arrays typed as of any layout (see
-``_run``), not once per combination of layouts. A row segment whose arrays
-all have unit inner stride, the common case, is handed to the row loop as contiguous
-views, which LLVM vectorises; other segments take the same loop with strided views.
-
-Values are computed in float32 for float16 and float32 arrays and in float64 for
-float64 arrays, each operation rounded in the reference's order (no fastmath: no fused
-multiply-adds, no reassociation), then rounded once to the element type. float16
-travels as its ``uint16`` bit pattern and is converted through LLVM's correctly rounded
-``half`` conversions.
+A row segment whose arrays all have unit inner stride, the common case, is handed to the
+row loop as contiguous views, which LLVM vectorises; other segments take the same loop
+with strided views. The row loops compute and round in the contract's order, with
+``jit.to_compute`` and ``jit.to_element``.
 """
 
-import numba
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core.imputils import impl_ret_borrowed
-from numba.extending import intrinsic, overload
 
-from fastdrop._numba import pool
+from fastdrop._numba.jit import (
+    TILE,
+    assume_contiguous,
+    compiled,
+    is_kept,
+    launch,
+    shifted,
+    slice_or_none,
+    tile_bounds,
+    to_compute,
+    to_element,
+)
 from fastdrop._numba.philox import keep_flags, normals
 
-TILE = 4096
 MAX_WORD = np.uint64(2**32 - 1)
 GATHER = np.uint64(0x0102040810204080)  # _pack: byte k is 2**(7 - k)
 
 
-@intrinsic
-def _h2f(typingctx, h):
-    def codegen(context, builder, signature, args):
-        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
-
-    return types.float32(types.uint16), codegen
-
-
-@intrinsic
-def _f2h(typingctx, f):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
-
-    return types.uint16(types.float32), codegen
-
-
-@intrinsic
-def _contiguous(typingctx, a):
-    """The 1-D array ``a``, which has unit stride, typed C-contiguous: the same array,
-    whose element addresses LLVM can then see are consecutive."""
-
-    def codegen(context, builder, signature, args):
-        return impl_ret_borrowed(context, builder, signature.return_type, args[0])
-
-    return a.copy(layout="C")(a), codegen
-
-
-def _compute(a, v):
-    """``v`` (an element of ``a`` or a float) in ``a``'s compute precision; None stays
-    None (a typed stub for Numba)."""
-
-
-@overload(_compute, inline="always")
-def _compute_impl(a, v):
-    if isinstance(v, types.NoneType):
-        return lambda a, v: None
-    if a.dtype == types.float64:
-        return lambda a, v: np.float64(v)
-    if v == types.uint16:
-        return lambda a, v: _h2f(v)
-    return lambda a, v: np.float32(v)
-
-
-def _element(a, v):
-    """``v``, in ``a``'s compute precision, rounded to ``a``'s element type (a stub)."""
-
-
-@overload(_element, inline="always")
-def _element_impl(a, v):
-    if a.dtype == types.uint16:
-        return lambda a, v: _f2h(v)
-    return lambda a, v: v
-
-
-@njit(cache=True, nogil=True)
+@compiled
 def _unit(a):
     """Whether the rows of the 2-D array ``a`` have unit stride."""
     return a.strides[1] == a.itemsize
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _span(r, cols, i0, i1):
     """The part of row ``r``, in rows of ``cols`` elements, with flat indices ``i0 <= i <
     i1``: ``(c, n, j)``, its first column, its length and the place ``i - i0`` of its first
@@ -107,13 +51,13 @@ def _span(r, cols, i0, i1):
     return c, min(i1 - start, cols) - c, start + c - i0
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _keep_scratch():
     """A tile's scratch for ``_draw_keep``: ``keep`` and ``buf``."""
     return np.empty(TILE, np.uint8), np.empty(TILE // 4 + 2, np.uint32)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _draw_keep(keep, buf, seed, pos0, row_step, cols, threshold, i0, i1):
     """The keep flags of the flat indices ``i0 <= i < i1``: ``flags[i - i0] = draw(position
     of flat index i) >= threshold``, drawn into the scratch ``buf`` (``uint32``, at least
@@ -139,7 +83,7 @@ def _draw_keep(keep, buf, seed, pos0, row_step, cols, threshold, i0, i1):
     return keep[:n]
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _gather(keep, flags, i0, i1):
     """``flags[i - i0] = keep[r, c] != 0`` for the elements ``(r, c)`` of flat indices
     ``i0 <= i < i1`` of the 2-D ``keep``."""
@@ -150,7 +94,7 @@ def _gather(keep, flags, i0, i1):
             flags[j + k] = keep[r, c + k] != 0
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _pack(keep, bits, n):
     """Pack ``n`` keep flags (0 or 1) into ``ceil(n / 8)`` bytes, little bit order: whole
     bytes, then the tail. A whole byte's eight flags, as the bytes of a 64-bit ``w``, are
@@ -170,7 +114,7 @@ def _pack(keep, bits, n):
         bits[whole] = v
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _unpack(bits, keep, n):
     """``keep[i]`` nonzero where bit ``i`` of the packed ``bits`` is set: whole bytes with a
     constant mask per bit, which vectorises, then the tail."""
@@ -182,49 +126,16 @@ def _unpack(bits, keep, n):
         keep[8 * whole + j] = bits[whole] & (1 << j)
 
 
-def _flags(keep, j, n):
-    """``keep[j : j + n]``, or None if ``keep`` is None (a typed stub for Numba)."""
-
-
-@overload(_flags, inline="always")
-def _flags_impl(keep, j, n):
-    if isinstance(keep, types.NoneType):
-        return lambda keep, j, n: None
-    return lambda keep, j, n: keep[j : j + n]
-
-
-def _kept(keep, k):
-    """Whether flag ``k`` of ``keep`` is set; always, if ``keep`` is None (a stub)."""
-
-
-@overload(_kept, inline="always")
-def _kept_impl(keep, k):
-    if isinstance(keep, types.NoneType):
-        return lambda keep, k: True
-    return lambda keep, k: keep[k] != 0
-
-
-def _shifted(v, shift):
-    """``v + shift``, or ``v`` if ``shift`` is None (a typed stub for Numba)."""
-
-
-@overload(_shifted, inline="always")
-def _shifted_impl(v, shift):
-    if isinstance(shift, types.NoneType):
-        return lambda v, shift: v
-    return lambda v, shift: v + shift
-
-
-@njit(cache=True, nogil=True)
+@compiled
 def _affine_row(x, y, keep, scale, shift, fill):
     """``y = keep ? x * scale + shift : fill`` along a row segment, ``scale`` and
     ``shift`` in the compute precision, ``fill`` an element."""
     for k in range(x.shape[0]):
-        kept = _element(y, _shifted(_compute(y, x[k]) * scale, shift))
-        y[k] = kept if _kept(keep, k) else fill
+        kept = to_element(y, shifted(to_compute(y, x[k]) * scale, shift))
+        y[k] = kept if is_kept(keep, k) else fill
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _affine(x, y, keep, scale, shift, fill, i0, i1):
     """``y = keep ? x * scale + shift : fill`` over the flat indices ``i0 <= i < i1`` of
     the 2-D ``x`` and ``y``, ``keep`` holding the flags of the tile that starts at ``i0``.
@@ -233,28 +144,28 @@ def _affine(x, y, keep, scale, shift, fill, i0, i1):
     shift of ``-0.0`` does, without an addition that LLVM cannot drop from a variable:
     ``scale``, the speed baseline, and ``backward`` pass None.
     """
-    sc, sh, fl = _compute(y, scale), _compute(y, shift), _element(y, _compute(y, fill))
+    sc, sh, fl = to_compute(y, scale), to_compute(y, shift), to_element(y, to_compute(y, fill))
     unit = _unit(x) and _unit(y)
     cols = x.shape[1]
     for r in range(i0 // cols, (i1 - 1) // cols + 1):
         c, n, j = _span(r, cols, i0, i1)
-        xr, yr, kr = x[r, c : c + n], y[r, c : c + n], _flags(keep, j, n)
+        xr, yr, kr = x[r, c : c + n], y[r, c : c + n], slice_or_none(keep, j, n)
         if unit:
-            _affine_row(_contiguous(xr), _contiguous(yr), kr, sc, sh, fl)
+            _affine_row(assume_contiguous(xr), assume_contiguous(yr), kr, sc, sh, fl)
         else:
             _affine_row(xr, yr, kr, sc, sh, fl)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _noise_row(x, y, z, sigma):
     """``y = x * f`` along a row segment, ``f = 1 + sigma * z`` rounded to the compute
     precision."""
     for k in range(x.shape[0]):
-        f = _compute(y, 1.0 + sigma * z[k])
-        y[k] = _element(y, _compute(y, x[k]) * f)
+        f = to_compute(y, 1.0 + sigma * z[k])
+        y[k] = to_element(y, to_compute(y, x[k]) * f)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _noise(x, y, seed, pos0, row_step, sigma, i0, i1):
     """``_noise_row`` over the flat indices ``i0 <= i < i1`` of the 2-D ``x`` and ``y``."""
     z = np.empty(TILE + 8, np.float64)
@@ -266,27 +177,27 @@ def _noise(x, y, seed, pos0, row_step, sigma, i0, i1):
         skip = normals(z, words, pos0 + np.uint64(r) * row_step + np.uint64(c), n, seed)
         xr, yr, zr = x[r, c : c + n], y[r, c : c + n], z[skip : skip + n]
         if unit:
-            _noise_row(_contiguous(xr), _contiguous(yr), zr, sigma)
+            _noise_row(assume_contiguous(xr), assume_contiguous(yr), zr, sigma)
         else:
             _noise_row(xr, yr, zr, sigma)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _add_row(x, bias, residual, y, keep, scale):
     """``y = keep ? residual + (x + bias) * scale : residual`` along a row segment, a
     dropped element keeping ``residual``'s own bits."""
     for k in range(x.shape[0]):
         res = residual[k]
-        t = _compute(y, x[k]) + _compute(y, bias[k])
-        kept = _element(y, _compute(y, res) + t * scale)
+        t = to_compute(y, x[k]) + to_compute(y, bias[k])
+        kept = to_element(y, to_compute(y, res) + t * scale)
         y[k] = kept if keep[k] else res
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
     """``_add_row`` over the flat indices ``i0 <= i < i1`` of the 2-D arrays, ``keep``
     holding the flags of the tile that starts at ``i0``."""
-    sc = _compute(y, scale)
+    sc = to_compute(y, scale)
     unit = _unit(x) and _unit(bias) and _unit(residual) and _unit(y)
     cols = x.shape[1]
     for r in range(i0 // cols, (i1 - 1) // cols + 1):
@@ -295,28 +206,38 @@ def _add_tile(x, bias, residual, y, keep, scale, i0, i1):
         xr, br, rr, yr = x[r, row], bias[r, row], residual[r, row], y[r, row]
         kr = keep[j : j + n]
         if unit:
-            _add_row(_contiguous(xr), _contiguous(br), _contiguous(rr), _contiguous(yr), kr, sc)
+            _add_row(
+                assume_contiguous(xr),
+                assume_contiguous(br),
+                assume_contiguous(rr),
+                assume_contiguous(yr),
+                kr,
+                sc,
+            )
         else:
             _add_row(xr, br, rr, yr, kr, sc)
 
 
-@njit(cache=True, nogil=True)
-def _mask(bits, cols, n, seed, pos0, row_step, threshold, t0, t1):
+# The kernels' compiled parts: each does the tiles t0 <= t < t1 of its n elements on the
+# calling thread, with its buffers made once for them all; jit.launch runs the ranges.
+
+
+@compiled
+def _mask(bits, cols, seed, pos0, row_step, threshold, n, t0, t1):
     keep, buf = _keep_scratch()
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         flags = _draw_keep(keep, buf, seed, pos0, row_step, cols, threshold, i0, i1)
         _pack(flags, bits[i0 // 8 :], i1 - i0)
 
 
-@njit(cache=True, nogil=True)
-def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, t0, t1):
-    n = x.shape[0] * x.shape[1]
+@compiled
+def _forward(
+    x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, n, t0, t1
+):
     keep, buf = _keep_scratch()
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         for s in range(y.shape[0]):  # every sample while this tile of x is in L1
             start = pos0 + np.uint64(s) * sample_step
             flags = _draw_keep(keep, buf, seed, start, row_step, x.shape[1], threshold, i0, i1)
@@ -325,114 +246,67 @@ def _forward(x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, sh
                 _pack(flags, bits[s, i0 // 8 :], i1 - i0)
 
 
-@njit(cache=True, nogil=True)
-def _apply(x, keep, y, scale, shift, fill, t0, t1):
-    n = x.shape[0] * x.shape[1]
+@compiled
+def _apply(x, keep, y, scale, shift, fill, n, t0, t1):
     flags = np.empty(TILE, np.uint8)
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         _gather(keep, flags, i0, i1)
         _affine(x, y, flags, scale, shift, fill, i0, i1)
 
 
-@njit(cache=True, nogil=True)
-def _backward(g, out, bits, scale, t0, t1):
-    n = g.shape[0] * g.shape[1]
+@compiled
+def _backward(g, out, bits, scale, n, t0, t1):
     keep = np.empty(TILE, np.uint8)
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         _unpack(bits[i0 // 8 :], keep, i1 - i0)
         _affine(g, out, keep, scale, None, 0.0, i0, i1)
 
 
-@njit(cache=True, nogil=True)
-def _scale(x, y, factor, t0, t1):
-    n = x.shape[0] * x.shape[1]
+@compiled
+def _scale(x, y, factor, n, t0, t1):
     for t in range(t0, t1):
-        i0 = t * TILE
-        _affine(x, y, None, factor, None, 0.0, i0, min(i0 + TILE, n))
+        i0, i1 = tile_bounds(t, n)
+        _affine(x, y, None, factor, None, 0.0, i0, i1)
 
 
-@njit(cache=True, nogil=True)
-def _gaussian(x, y, seed, pos0, row_step, sigma, t0, t1):
-    n = x.shape[0] * x.shape[1]
+@compiled
+def _gaussian(x, y, seed, pos0, row_step, sigma, n, t0, t1):
     for t in range(t0, t1):
-        i0 = t * TILE
-        _noise(x, y, seed, pos0, row_step, sigma, i0, min(i0 + TILE, n))
+        i0, i1 = tile_bounds(t, n)
+        _noise(x, y, seed, pos0, row_step, sigma, i0, i1)
 
 
-@njit(cache=True, nogil=True)
-def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, t0, t1):
-    n = x.shape[0] * x.shape[1]
+@compiled
+def _add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n, t0, t1):
     keep, buf = _keep_scratch()
     for t in range(t0, t1):
-        i0 = t * TILE
-        i1 = min(i0 + TILE, n)
+        i0, i1 = tile_bounds(t, n)
         flags = _draw_keep(keep, buf, seed, pos0, row_step, x.shape[1], threshold, i0, i1)
         _add_tile(x, bias, residual, y, flags, scale, i0, i1)
         if bits.size:
             _pack(flags, bits[i0 // 8 :], i1 - i0)
 
 
-def _bits_of(a: np.ndarray) -> np.ndarray:
-    return a.view(np.uint16) if a.dtype == np.float16 else a
-
-
-def _typed(value, layout: str):
-    """Numba's type for a kernel argument; an array is taken as writable, of ``layout``."""
-    t = numba.typeof(value)
-    return t.copy(layout=layout, readonly=False) if isinstance(t, types.Array) else t
-
-
-_compiled: dict = {}  # (kernel, first argument's dtype, layout, ranks) -> compiled entry point
-
-
-def _run(kernel, n: int, n_threads: int, *args) -> None:
-    """Run a kernel over the tiles of its ``n`` elements on ``n_threads`` threads (the
-    pool of :mod:`fastdrop._numba.pool`), each taking a contiguous range of tiles.
-
-    The kernel is compiled on first use at most twice per dtype of its first argument:
-    every array typed as C-contiguous when all of them are (the common case, and 10% to
-    2.5x faster than the general version, Gaussian noise gaining most), else every array
-    typed as of any layout; always as writable. That entry point is called directly: the
-    dispatcher would compile the kernel again for every combination of layouts and
-    read-only flags (zero-stride broadcasts) its arrays come in, some sixty in
-    ``tests/test_kernels.py`` alone. The other arguments' types follow from that dtype
-    (the wrappers convert the scalars). The entry point checks an array's item size but
-    not its number of dimensions, so those are part of the key: an array of the wrong
-    rank gets an entry point of its own (and a typing error) instead of a wrong one.
-    """
-    arrays = [a for a in args if isinstance(a, np.ndarray)]
-    layout = "C" if all(a.flags.c_contiguous for a in arrays) else "A"
-    key = (kernel, args[0].dtype, layout, tuple(a.ndim for a in arrays))
-    entry = _compiled.get(key)
-    if entry is None:
-        tiles = (types.int64, types.int64)  # the range t0 <= t < t1 the pool gives a thread
-        entry = _compiled[key] = kernel.compile((*(_typed(a, layout) for a in args), *tiles))
-    pool.run(lambda t0, t1: entry(*args, t0, t1), (n + TILE - 1) // TILE, n_threads)
-
-
 def mask(bits, rows, cols, seed, pos0, row_step, threshold, n_threads):
-    """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
-    n = rows * cols
+    """:meth:`Kernels.mask`: each tile's flags drawn four to a word, packed a byte a
+    multiply."""
     args = (np.uint64(seed), np.uint64(pos0), np.uint64(row_step), np.uint64(threshold))
-    _run(_mask, n, n_threads, bits, cols, n, *args)
+    launch(_mask, rows * cols, n_threads, bits, cols, *args)
 
 
 def forward(
     x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, n_threads
 ):
-    """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
-    ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
-    Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
-    _run(
+    """:meth:`Kernels.forward`: every sample drawn and applied over a tile of ``x`` while
+    the tile is in L1."""
+    launch(
         _forward,
         x.size,
         n_threads,
-        _bits_of(x),
-        _bits_of(y),
+        x,
+        y,
         bits,
         np.uint64(seed),
         np.uint64(pos0),
@@ -446,31 +320,33 @@ def forward(
 
 
 def apply(x, keep, y, scale, shift, fill, n_threads):
-    """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
-    kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
-    args = (_bits_of(x), keep, _bits_of(y), float(scale), float(shift), float(fill))
-    _run(_apply, x.size, n_threads, *args)
+    """:meth:`Kernels.apply`: each tile's ``keep`` gathered into a flag buffer, then
+    applied as ``forward``'s flags are."""
+    args = (x, keep, y, float(scale), float(shift), float(fill))
+    launch(_apply, x.size, n_threads, *args)
 
 
 def backward(g, out, bits, scale, n_threads):
-    """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
-    _run(_backward, g.size, n_threads, _bits_of(g), _bits_of(out), bits, float(scale))
+    """:meth:`Kernels.backward`: each tile's bits unpacked into a flag buffer, then
+    applied with no shift, compiled away."""
+    launch(_backward, g.size, n_threads, g, out, bits, float(scale))
 
 
 def scale(x, y, factor, n_threads):
-    """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
-    _run(_scale, x.size, n_threads, _bits_of(x), _bits_of(y), float(factor))
+    """:meth:`Kernels.scale`: the row loop of ``forward`` with no flags and no shift, both
+    compiled away."""
+    launch(_scale, x.size, n_threads, x, y, float(factor))
 
 
 def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
-    """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
-    compute precision, ``z`` the standard normal at each element's stream position."""
-    _run(
+    """:meth:`Kernels.gaussian`: each row segment's normals drawn into a buffer, then
+    applied in a loop of their own."""
+    launch(
         _gaussian,
         x.size,
         n_threads,
-        _bits_of(x),
-        _bits_of(y),
+        x,
+        y,
         np.uint64(seed),
         np.uint64(pos0),
         np.uint64(row_step),
@@ -479,18 +355,16 @@ def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
 
 
 def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
-    """``y = keep ? residual + (x + bias) * scale : residual``: fused bias-dropout-add.
-
-    A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
-    """
-    _run(
+    """:meth:`Kernels.add`: every element computed, then kept or replaced by
+    ``residual``'s own value, which vectorises."""
+    launch(
         _add,
         x.size,
         n_threads,
-        _bits_of(x),
-        _bits_of(bias),
-        _bits_of(residual),
-        _bits_of(y),
+        x,
+        bias,
+        residual,
+        y,
         bits,
         np.uint64(seed),
         np.uint64(pos0),

@@ -10,11 +10,12 @@ import sys
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic, overload
 
 from fastdrop._contract import stream as _stream
 from fastdrop._contract.stream import BERNOULLI
+from fastdrop._numba.jit import compiled
 
 M0 = np.uint64(_stream.M0)
 M1 = np.uint64(_stream.M1)
@@ -45,7 +46,7 @@ def _bits_f64(typingctx, b):
     return types.float64(types.uint64), codegen
 
 
-@njit(cache=True, nogil=True, inline="always")
+@compiled(inline="always")
 def _rounds(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 with each 32-bit word in the low half of a ``uint64``.
 
@@ -62,7 +63,7 @@ def _rounds(c0, c1, c2, c3, k0, k1):
     return c0 & LOW, c1 & LOW, c2 & LOW, c3 & LOW
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def philox_block(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 on one counter; every argument and result is a ``uint32``."""
     w = _rounds(
@@ -71,7 +72,7 @@ def philox_block(c0, c1, c2, c3, k0, k1):
     return np.uint32(w[0]), np.uint32(w[1]), np.uint32(w[2]), np.uint32(w[3])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@compiled(inline="always")
 def _block_words(block, seed, purpose):
     """The four words of stream block ``block`` (mod 2**62), as ``uint64``: counter
     ``(lo32(block), hi32(block), purpose, 0)``, key ``(lo32(seed), hi32(seed))``."""
@@ -79,7 +80,7 @@ def _block_words(block, seed, purpose):
     return _rounds(b & LOW, b >> HIGH, np.uint64(purpose), np.uint64(0), seed & LOW, seed >> HIGH)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def draw(buf, pos, n, seed, purpose):
     """Fill ``buf`` with the words of every block covering positions ``[pos, pos + n)``.
 
@@ -94,7 +95,7 @@ def draw(buf, pos, n, seed, purpose):
     return skip
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def keep_flags(flags, pos, n, seed, threshold):
     """Keep flags for positions ``[pos, pos + n)``, four to a ``uint32`` of ``flags``:
     byte ``(pos & 3) + k`` of ``flags`` (in memory order) is ``draw(pos + k) >= threshold``.
@@ -132,7 +133,7 @@ def _series_impl(coeffs, z):
     return namespace["series"]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")  # no ZeroDivisionError branch
+@compiled(error_model="numpy")  # no ZeroDivisionError branch
 def _radius(u):
     """``sqrt(-2 ln U)`` for ``U = (2u + 1) / 2**33``, in ``(0, 1)``.
 
@@ -152,7 +153,7 @@ def _radius(u):
     return math.sqrt(-2.0 * ln_u)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _cos_sin(v):
     """``cos`` and ``sin`` of ``2 pi V`` for ``V = (2v + 1) / 2**33``, in ``(0, 1)``."""
     # theta = pi * (2v + 1) / 2**32 = k * pi/2 + a, |a| <= pi/4, k = (v + 2**29) >> 30
@@ -174,7 +175,7 @@ def _cos_sin(v):
     return cos_t, sin_t
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def normals(buf, words, pos, n, seed):
     """Fill ``buf`` with the standard normals of every position of the blocks covering
     ``[pos, pos + n)``, drawn under purpose ``GAUSSIAN``: words 0 and 1 of a block give
@@ -193,7 +194,7 @@ def normals(buf, words, pos, n, seed):
     return skip
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def philox4x32(counter, key):
     """Philox4x32-10 on ``uint32`` arrays of shape ``(n, 4)`` and ``(n, 2)``."""
     out = np.empty_like(counter)

@@ -1,7 +1,7 @@
 """The pure-NumPy reference backend: the executable specification.
 
-Every fast backend (``fastdrop._numba``, ``fastdrop._cy``) exports the same kernels
-with the same signatures and is tested bit for bit against this one. The code favours
+Like every backend, it implements ``fastdrop._contract.kernels.Kernels``; the fast ones
+(``fastdrop._numba``, ``fastdrop._cy``) are tested bit for bit against it. The code favours
 being obviously right over being fast; it still works in bounded chunks so that it never
 holds temporaries the size of the input.
 """

@@ -1,18 +1,12 @@
-"""Reference kernels: ``mask``, ``forward``, ``apply``, ``backward``, ``scale``, ``gaussian``
-and ``add``.
+"""Reference kernels: the executable specification of the kernel contract.
 
-The signatures are shared by every backend. Arrays arrive validated, in native byte
-order, as 2-D views ``(rows, cols)`` with any strides (zero strides too, for inputs that
-broadcast); element ``(r, c)`` sits at stream position ``pos0 + r * row_step + c``
-(mod 2**64) and at packed-mask index ``r * cols + c``. ``bits`` is a ``uint8`` array of
-``ceil(rows * cols / 8)`` bytes (``forward``: one such row per sample), or empty when no
-mask is wanted. ``n_threads`` is how many threads a kernel may use (the engine gives 1 to
-calls that produce fewer elements than the backend's ``PARALLEL_MIN``, which each backend
-package exports); it is accepted for a uniform signature and ignored here.
-
-Values are computed in float32 for float16 and float32 arrays and in float64 for float64
-arrays (the *compute precision*), each operation rounded there in the order written, and
-rounded once more to the array's dtype at the end.
+These implement :class:`fastdrop._contract.kernels.Kernels`, which says what each kernel
+takes and computes; every fast backend is tested bit for bit against them. The code
+favours being obviously right over being fast: a kernel works through the flat indices in
+chunks of ``CHUNK`` elements, so that it never holds temporaries the size of its input;
+it draws a chunk at its stream positions with ``fastdrop._numpy.philox`` and computes it
+with whole-chunk NumPy operations, one per operation the contract writes, each cast to the
+compute precision. It ignores ``n_threads``: it always runs on the calling thread.
 """
 
 import numpy as np
@@ -52,7 +46,7 @@ def _pack(bits: np.ndarray, i0: int, keep: np.ndarray) -> None:
 
 
 def mask(bits, rows, cols, seed, pos0, row_step, threshold, n_threads):
-    """Write the packed keep-mask of the ``(rows, cols)`` grid of positions into ``bits``."""
+    """:meth:`Kernels.mask`: each chunk's flags packed by ``np.packbits``."""
     for i0, r, c in _chunks(rows, cols):
         _pack(bits, i0, draw(_positions(pos0, row_step, r, c), seed) >= threshold)
 
@@ -60,9 +54,7 @@ def mask(bits, rows, cols, seed, pos0, row_step, threshold, n_threads):
 def forward(
     x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, n_threads
 ):
-    """``y[s] = keep ? x * scale + shift : fill`` for each sample ``s`` of ``y``, which is
-    ``(samples, rows, cols)``; sample ``s`` draws from ``pos0 + s * sample_step`` on.
-    Packs each sample's ``keep`` into ``bits[s]`` when ``bits`` is not empty."""
+    """:meth:`Kernels.forward`: one sample after the other, chunk by chunk."""
     rows, cols = x.shape
     for s in range(y.shape[0]):
         start = (pos0 + s * sample_step) % 2**64
@@ -74,15 +66,14 @@ def forward(
 
 
 def apply(x, keep, y, scale, shift, fill, n_threads):
-    """``y = keep ? x * scale + shift : fill`` with ``keep`` a ``uint8`` array (nonzero =
-    kept) of the same 2-D shape, usually a broadcast mask with zero strides."""
+    """:meth:`Kernels.apply`: ``keep`` read chunk by chunk through its own strides."""
     rows, cols = x.shape
     for _, r, c in _chunks(rows, cols):
         y[r, c] = _affine(x[r, c], keep[r, c] != 0, scale, shift, fill, y.dtype)
 
 
 def backward(g, out, bits, scale, n_threads):
-    """``out = keep ? g * scale : +0.0`` with ``keep`` read from the packed ``bits``."""
+    """:meth:`Kernels.backward`: each chunk's flags unpacked by ``np.unpackbits``."""
     rows, cols = g.shape
     for i0, r, c in _chunks(rows, cols):
         keep = np.unpackbits(bits[i0 // 8 :], count=r.size, bitorder="little").view(bool)
@@ -90,15 +81,14 @@ def backward(g, out, bits, scale, n_threads):
 
 
 def scale(x, y, factor, n_threads):
-    """``y = x * factor`` in the compute precision: classic-scaling eval, and the speed baseline."""
+    """:meth:`Kernels.scale`: ``_affine`` keeping every element, shifted by ``IDENTITY``."""
     rows, cols = x.shape
     for _, r, c in _chunks(rows, cols):
         y[r, c] = _affine(x[r, c], True, factor, IDENTITY, 0.0, y.dtype)
 
 
 def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
-    """``y = x * f`` with ``f = 1 + sigma * z`` computed in float64 and rounded to the
-    compute precision, ``z`` the standard normal at each element's stream position."""
+    """:meth:`Kernels.gaussian`: each chunk's normals from ``fastdrop._numpy.philox``."""
     rows, cols = x.shape
     ctype = _compute_dtype(y.dtype)
     for _, r, c in _chunks(rows, cols):
@@ -108,10 +98,8 @@ def gaussian(x, y, seed, pos0, row_step, sigma, n_threads):
 
 
 def add(x, bias, residual, y, bits, seed, pos0, row_step, threshold, scale, n_threads):
-    """``y = keep ? residual + (x + bias) * scale : residual``: fused bias-dropout-add.
-
-    A dropped element is ``residual``'s own value, bit for bit, whatever ``x`` held.
-    """
+    """:meth:`Kernels.add`: ``np.where`` takes a dropped element from ``residual`` itself,
+    never through the compute precision."""
     rows, cols = x.shape
     ctype = _compute_dtype(y.dtype)
     for i0, r, c in _chunks(rows, cols):
