@@ -4,7 +4,7 @@
  * Mirrors fastdrop/_numpy/philox.py (the specification) and fastdrop/_numba/philox.py.
  * Position j draws output word j & 3 of the block counter (lo32(j >> 2), hi32(j >> 2),
  * purpose, 0) under the key (lo32(seed), hi32(seed)). The numbers are those of
- * fastdrop/_stream.py, spelt as C hexadecimal literals.
+ * fastdrop/_contract/stream.py, spelt as C hexadecimal literals.
  */
 #ifndef FASTDROP_PHILOX_H
 #define FASTDROP_PHILOX_H

@@ -39,7 +39,7 @@ def _progress(done: int, total: int, label: str) -> None:
     print(f"\r[{bar}] {done}/{total} {label:<40}", end=end, file=sys.stderr, flush=True)
 
 
-def run(
+def measure(
     sizes: tuple[int, ...],
     rates: tuple[float, ...],
     dtypes: tuple[str, ...],
@@ -254,7 +254,7 @@ def command(args: argparse.Namespace) -> int:
     rates = tuple(args.rates or (BENCH_RATES if args.full else QUICK_RATES))
     dtypes = tuple(args.dtypes or (full_dtypes if args.full else QUICK_DTYPES))
 
-    records = run(sizes, rates, dtypes, args.budget)
+    records = measure(sizes, rates, dtypes, args.budget)
     print(table(records))
     if args.json:
         meta = {

@@ -75,7 +75,7 @@ def speed_table(
         f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of interleaved runs",
         f"{'size':>10}  {'implementation':<28}{'ns/elem':>9}{'x bound':>9}",
     ]
-    for r in bench.run(sizes, (P,), ("float32",), budget, implementations):
+    for r in bench.measure(sizes, (P,), ("float32",), budget, implementations):
         lines.append(
             f"{r['size']:>10}  {r['implementation']:<28}"
             f"{r['ns_per_element']:>9.3f}{r['ratio_to_bound']:>9.2f}"
