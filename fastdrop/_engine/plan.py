@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Rows:
     """A block seen as rows of consecutive positions: for each index ``idx`` of the
     ``lead`` axes, a ``(rows, cols)`` grid whose element ``(r, c)`` sits ``r * row_step +
@@ -33,23 +33,17 @@ class Rows:
     rows: int
     cols: int
     row_step: int
+    split: int  # the block's first axis in the columns: rows are axes len(lead) to split - 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Window:
     """The block of shape ``block`` that starts at index ``start`` of an array of ``shape``."""
 
     shape: tuple[int, ...]
     start: tuple[int, ...]
     block: tuple[int, ...]
-    steps: tuple[int, ...] = field(init=False, repr=False, compare=False)  # C order, in elements
-    base: int = field(init=False, repr=False, compare=False)  # the first element's position
-
-    def __post_init__(self) -> None:
-        steps = tuple(math.prod(self.shape[k + 1 :]) for k in range(len(self.shape)))
-        object.__setattr__(self, "steps", steps)
-        base = sum(a * g for a, g in zip(self.start, steps, strict=True))
-        object.__setattr__(self, "base", base)
+    _steps: tuple[int, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def whole(cls, shape: tuple[int, ...]) -> Window:
@@ -66,6 +60,18 @@ class Window:
         """The whole array's number of elements: the positions one sample takes."""
         return math.prod(self.shape)
 
+    @property
+    def steps(self) -> tuple[int, ...]:
+        """The whole array's C-order steps, in elements."""
+        if self._steps is None:
+            self._steps = tuple(math.prod(self.shape[k + 1 :]) for k in range(len(self.shape)))
+        return self._steps
+
+    @property
+    def base(self) -> int:
+        """The position of the block's first element, relative to the call's offset."""
+        return sum(a * g for a, g in zip(self.start, self.steps, strict=True))
+
     def layouts(self) -> Iterator[Rows]:
         """The ways to see the block as rows, longest rows first, each in as few grids as
         it can be; the last, the block's own last two axes, fits any memory layout.
@@ -73,7 +79,7 @@ class Window:
         Rows may span the block's trailing axes that span the whole array (they run on in
         C order), and may collapse the axes before them that also span it.
         """
-        shape, block, ndim = self.shape, self.block, len(self.shape)
+        shape, block, ndim, steps = self.shape, self.block, len(self.shape), self.steps
         first = ndim - 1  # axes after it span the whole array: they run on in C order
         while first > 0 and block[first] == shape[first]:
             first -= 1
@@ -81,28 +87,21 @@ class Window:
             i = max(j - 1, 0)
             while i > 0 and block[i] == shape[i]:  # axis i collapses into the rows
                 i -= 1
-            yield self._rows(i, j)
-        if ndim > 1 and self._rows(ndim - 2, ndim - 1) != self._rows(i, ndim - 1):
-            yield self._rows(ndim - 2, ndim - 1)
-
-    def _rows(self, i: int, j: int) -> Rows:
-        """Rows over axes ``i`` to ``j - 1`` of the block, columns over axes ``j`` on."""
-        cols = math.prod(self.block[j:])
-        if j == 0:
-            return Rows((), 1, cols, cols)
-        return Rows(self.block[:i], math.prod(self.block[i:j]), cols, self.steps[j - 1])
+            yield _rows(block, steps, i, j)
+        if ndim > 1 and i != ndim - 2:
+            yield _rows(block, steps, ndim - 2, ndim - 1)
 
     def places(self, rows: Rows) -> Iterator[tuple[tuple[int, ...], int, int]]:
         """``(idx, position, first)`` for each grid of ``rows``: its index along the lead
         axes, the position of its first element (relative to the call's offset) and that
         element's C-order index in the block."""
+        base = self.base
         if not rows.lead:  # one grid, the common case
-            yield (), self.base, 0
+            yield (), base, 0
             return
-        size = rows.rows * rows.cols
+        size, steps = rows.rows * rows.cols, self.steps
         for k, idx in enumerate(np.ndindex(rows.lead)):
-            position = self.base + sum(a * g for a, g in zip(idx, self.steps, strict=False))
-            yield idx, position, k * size
+            yield idx, base + sum(a * g for a, g in zip(idx, steps, strict=False)), k * size
 
     def within(self, noise: tuple[int, ...]) -> Window:
         """The part of a mask of shape ``noise`` (broadcast to ``shape``) that this block
@@ -118,7 +117,15 @@ class Window:
         return tuple(slice(a, a + d) for a, d in zip(self.start, self.block, strict=True))
 
 
-@dataclass(frozen=True)
+def _rows(block: tuple[int, ...], steps: tuple[int, ...], i: int, j: int) -> Rows:
+    """Rows over axes ``i`` to ``j - 1`` of ``block``, columns over axes ``j`` on."""
+    cols = math.prod(block[j:])
+    if j == 0:
+        return Rows((), 1, cols, cols, 0)
+    return Rows(block[:i], math.prod(block[i:j]), cols, steps[j - 1], j)
+
+
+@dataclass(slots=True)
 class Piece:
     """One kernel call's views (the inputs', then the output's) and where they sit."""
 
@@ -128,7 +135,7 @@ class Piece:
     first: int  # element (0, 0)'s C-order index in the block: where its mask bits start
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Plan:
     """The pieces of a call, and where its output goes: the kernels write ``y``; when that
     stands in for a misaligned output ``target``, :func:`finish` copies it there."""
@@ -154,25 +161,43 @@ def _clean(a: np.ndarray) -> bool:
     return a.dtype.isnative and a.flags.aligned
 
 
+def _collapse(a: np.ndarray, lead: int, groups: tuple[tuple[int, int], ...]) -> bool:
+    """Whether each group ``(lo, hi)`` of ``a``'s axes after its ``lead`` ones collapses
+    into one axis without a copy: each axis's stride is the next one's times its length
+    (axes of length 1 aside), as ``reshape(..., copy=False)`` needs."""
+    if a.size == 0 or a.flags.c_contiguous:
+        return True
+    shape, strides = a.shape[lead:], a.strides[lead:]
+    for lo, hi in groups:
+        outer = None
+        for k in range(lo, hi):
+            if shape[k] == 1:
+                continue
+            if outer is not None and strides[outer] != strides[k] * shape[k]:
+                return False
+            outer = k
+    return True
+
+
 def _fit(
     window: Window, arrays: Sequence[np.ndarray], leads: Sequence[int], single: bool
 ) -> list[Piece] | None:
     """Pieces in the first layout that every array takes without a copy (with ``single``,
     only layouts of one piece), or None."""
+    pairs = list(zip(arrays, leads, strict=True))
     for rows in window.layouts():
         if single and rows.lead:
             continue
-        core = (*rows.lead, rows.rows, rows.cols)
-        try:
-            views = [
-                a.reshape(a.shape[:n] + core, copy=False)
-                for a, n in zip(arrays, leads, strict=True)
-            ]
-        except ValueError:  # some axes do not collapse without a copy
+        groups = ((len(rows.lead), rows.split), (rows.split, len(window.block)))
+        if not all(_collapse(a, n, groups) for a, n in pairs):
             continue
+        core = (*rows.lead, rows.rows, rows.cols)
+        views = [a.reshape(a.shape[:n] + core, copy=False) for a, n in pairs]
+        if not rows.lead:  # one piece, the common case
+            return [Piece(tuple(views), window.base, rows.row_step, 0)]
         return [
             Piece(
-                tuple(v[(slice(None),) * n + idx] for v, n in zip(views, leads, strict=True)),
+                tuple(v[(slice(None),) * n + idx] for v, (_, n) in zip(views, pairs, strict=True)),
                 position,
                 rows.row_step,
                 first,
@@ -193,14 +218,14 @@ def plan(window: Window, inputs: Sequence[np.ndarray], y: np.ndarray, lead: int 
     but ``y``'s do (a fresh output always does), so that the call is one piece. A
     misaligned ``y`` is computed in an aligned buffer (see :class:`Plan`).
     """
+    if window.block == window.shape and y.flags.c_contiguous and y.flags.aligned:
+        if all(a.flags.c_contiguous and _clean(a) for a in inputs):  # the commonest case
+            n = window.size
+            views = [a.reshape(1, n) for a in inputs]
+            views.append(y.reshape((*y.shape[:lead], 1, n)))
+            return Plan([Piece(tuple(views), 0, n, 0)], y, None)
     leads = [0] * len(inputs) + [lead]
     clean = y.flags.aligned and all(_clean(a) for a in inputs)
-    if clean and window.block == window.shape and y.flags.c_contiguous:
-        if all(a.flags.c_contiguous for a in inputs):  # the commonest case: one row
-            n = window.size
-            pairs = zip([*inputs, y], leads, strict=True)
-            views = tuple(a.reshape((*a.shape[:k], 1, n)) for a, k in pairs)
-            return Plan([Piece(views, 0, n, 0)], y, None)
     pieces = _fit(window, [*inputs, y], leads, single=True) if clean else None
     if pieces is not None:  # the common case, first
         return Plan(pieces, y, None)

@@ -39,7 +39,7 @@ class ArrayLike(Protocol):
     def dtype(self) -> np.dtype: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Stream:
     """Where a mask is drawn from: the Philox key, the stream position of the whole
     array's first element, and the keep threshold (keep iff the word is at least it)."""
@@ -53,7 +53,7 @@ class Stream:
         return Stream(self.seed, (self.offset + s * size) % U64, self.threshold)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Affine:
     """What a kernel makes of an element: kept, ``x * scale + shift``; dropped, ``fill``."""
 
@@ -62,14 +62,14 @@ class Affine:
     fill: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Call:
     """What every request has: the backend asked for (``"auto"`` or a name)."""
 
     backend: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Sampled(Call):
     """What a result of dropout's shape has, drawn or in eval mode: ``noise``, the mask's
     shape when it broadcasts (None: the array's); ``samples``, None for one result of the
@@ -82,7 +82,7 @@ class Sampled(Call):
     out: np.ndarray | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Drop(Sampled):
     """Draw a mask and apply it: dropout, alpha dropout, and a backward that redraws."""
 
@@ -90,7 +90,7 @@ class Drop(Sampled):
     affine: Affine
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Evaluate(Sampled):
     """Eval mode: the array itself (``factor`` None, no ``out``, no samples), else the array
     or ``array * factor`` written once per sample; a returned mask keeps every element."""
@@ -98,7 +98,7 @@ class Evaluate(Sampled):
     factor: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FromMask(Call):
     """``keep ? grad * scale : +0.0`` with ``keep`` read from a packed mask, the call's
     second array (of ``noise`` elements when that is given, broadcast)."""
@@ -108,7 +108,7 @@ class FromMask(Call):
     out: np.ndarray | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Noise(Call):
     """Gaussian dropout: ``x * (1 + sigma * z)``, ``z`` the normal at each position."""
 
@@ -118,7 +118,7 @@ class Noise(Call):
     out: np.ndarray | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Add(Call):
     """The fused bias-dropout-add: ``keep ? residual + (x + bias) * scale : residual``."""
 
@@ -128,7 +128,7 @@ class Add(Call):
     out: np.ndarray | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Mask(Call):
     """The keep-mask of a window: packed (bits in the window's C order) or ``bool``,
     broadcast from ``noise`` when that is given."""

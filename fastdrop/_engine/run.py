@@ -35,7 +35,7 @@ from fastdrop._engine.request import (
 NO_BITS = np.empty((0, 0), np.uint8)  # forward: no mask wanted
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Result:
     """What a request gives: ``y``, and the packed mask when the request asked for it."""
 
@@ -175,6 +175,11 @@ def _draw_masks(
     m = window.size
     bits = np.empty((k, (m + 7) // 8), np.uint8)
     if not m:
+        return bits
+    if window.block == window.shape:  # a whole array: one run of positions per sample
+        for s in range(k):
+            at = stream.sample(s, m)
+            kernels.mask(bits[s], 1, m, at.seed, at.offset, m, at.threshold, n_threads)
         return bits
     rows = next(window.layouts())  # no arrays: the longest rows, in the fewest grids
     places = list(window.places(rows))
