@@ -72,7 +72,7 @@ class Window:
         """The position of the block's first element, relative to the call's offset."""
         return sum(a * g for a, g in zip(self.start, self.steps, strict=True))
 
-    def layouts(self) -> Iterator[Rows]:
+    def layouts(self) -> list[Rows]:
         """The ways to see the block as rows, longest rows first, each in as few grids as
         it can be; the last, the block's own last two axes, fits any memory layout.
 
@@ -83,13 +83,15 @@ class Window:
         first = ndim - 1  # axes after it span the whole array: they run on in C order
         while first > 0 and block[first] == shape[first]:
             first -= 1
+        found = []
         for j in range(max(first, 0), max(ndim, 1)):
             i = max(j - 1, 0)
             while i > 0 and block[i] == shape[i]:  # axis i collapses into the rows
                 i -= 1
-            yield _rows(block, steps, i, j)
+            found.append(_rows(block, steps, i, j))
         if ndim > 1 and i != ndim - 2:
-            yield _rows(block, steps, ndim - 2, ndim - 1)
+            found.append(_rows(block, steps, ndim - 2, ndim - 1))
+        return found
 
     def places(self, rows: Rows) -> Iterator[tuple[tuple[int, ...], int, int]]:
         """``(idx, position, first)`` for each grid of ``rows``: its index along the lead
@@ -161,19 +163,20 @@ def _clean(a: np.ndarray) -> bool:
     return a.dtype.isnative and a.flags.aligned
 
 
-def _collapse(a: np.ndarray, lead: int, groups: tuple[tuple[int, int], ...]) -> bool:
-    """Whether each group ``(lo, hi)`` of ``a``'s axes after its ``lead`` ones collapses
-    into one axis without a copy: each axis's stride is the next one's times its length
-    (axes of length 1 aside), as ``reshape(..., copy=False)`` needs."""
+def _collapse(a: np.ndarray, lead: int, rows: Rows, ndim: int) -> bool:
+    """Whether ``a`` (``lead`` axes, then ``ndim`` of the block) takes the layout ``rows``
+    without a copy: the axes of the rows, and those of the columns, each collapse into
+    one (each axis's stride is the next one's times its length, axes of length 1 aside),
+    as ``reshape(..., copy=False)`` needs."""
     if a.size == 0 or a.flags.c_contiguous:
         return True
     shape, strides = a.shape[lead:], a.strides[lead:]
-    for lo, hi in groups:
-        outer = None
+    for lo, hi in ((len(rows.lead), rows.split), (rows.split, ndim)):
+        outer = -1
         for k in range(lo, hi):
             if shape[k] == 1:
                 continue
-            if outer is not None and strides[outer] != strides[k] * shape[k]:
+            if outer >= 0 and strides[outer] != strides[k] * shape[k]:
                 return False
             outer = k
     return True
@@ -185,25 +188,28 @@ def _fit(
     """Pieces in the first layout that every array takes without a copy (with ``single``,
     only layouts of one piece), or None."""
     pairs = list(zip(arrays, leads, strict=True))
+    ndim = len(window.block)
     for rows in window.layouts():
         if single and rows.lead:
             continue
-        groups = ((len(rows.lead), rows.split), (rows.split, len(window.block)))
-        if not all(_collapse(a, n, groups) for a, n in pairs):
-            continue
-        core = (*rows.lead, rows.rows, rows.cols)
-        views = [a.reshape(a.shape[:n] + core, copy=False) for a, n in pairs]
-        if not rows.lead:  # one piece, the common case
-            return [Piece(tuple(views), window.base, rows.row_step, 0)]
-        return [
-            Piece(
-                tuple(v[(slice(None),) * n + idx] for v, (_, n) in zip(views, pairs, strict=True)),
-                position,
-                rows.row_step,
-                first,
-            )
-            for idx, position, first in window.places(rows)
-        ]
+        for a, n in pairs:
+            if not _collapse(a, n, rows, ndim):
+                break
+        else:
+            core = (*rows.lead, rows.rows, rows.cols)
+            views = [a.reshape(a.shape[:n] + core, copy=False) for a, n in pairs]
+            if not rows.lead:  # one piece, the common case
+                return [Piece(tuple(views), window.base, rows.row_step, 0)]
+            lead_of = [n for _, n in pairs]
+            return [
+                Piece(
+                    tuple(v[(slice(None),) * n + idx] for v, n in zip(views, lead_of, strict=True)),
+                    position,
+                    rows.row_step,
+                    first,
+                )
+                for idx, position, first in window.places(rows)
+            ]
     return None
 
 

@@ -181,7 +181,7 @@ def _draw_masks(
             at = stream.sample(s, m)
             kernels.mask(bits[s], 1, m, at.seed, at.offset, m, at.threshold, n_threads)
         return bits
-    rows = next(window.layouts())  # no arrays: the longest rows, in the fewest grids
+    rows = window.layouts()[0]  # no arrays: the longest rows, in the fewest grids
     places = list(window.places(rows))
     size = rows.rows * rows.cols
     aligned = all(first % 8 == 0 for _, _, first in places)
