@@ -2,33 +2,51 @@
 
 Every case (dtype, size, rate) times the implementations of
 :func:`fastdrop._tools.peers.implementations` (the scale-copy bound, fastdrop's backends,
-the NumPy idiom, PyTorch and JAX when installed) in interleaved rounds, and reports ns per
-element, GB/s (``x`` read and ``y`` written) and the ratio to the scale-copy. Quick by
-default; ``--full`` runs the whole grid of the shared case tables.
+the NumPy idiom) in interleaved rounds, then the peers' (PyTorch and JAX when installed)
+in a process of their own on the same array, so that their threads, which spin on the
+cores for a while after each call, cannot slow fastdrop's rows. It reports each row's
+median ns per element with the spread of its rounds, GB/s (``x`` read and ``y``
+written) and the ratio of medians to the scale-copy, and flags the unstable cases. Quick
+by default; ``--full`` runs the whole grid of the shared case tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
+import multiprocessing
 import platform
 import sys
+import time
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
 import fastdrop
+from fastdrop._engine import backends as _backends
 from fastdrop._tools import peers
-from fastdrop._tools.timing import best_times
+from fastdrop._tools.timing import Clock, round_times, summarize
 from fastdrop.testing import BENCH_RATES, BENCH_SIZES, BOUND, DTYPES, make_array
 
 QUICK_SIZES = (10_000, 1_000_000)
 QUICK_RATES = (0.1,)
 QUICK_DTYPES = ("float32",)
+UNSTABLE = 0.10  # a row whose spread is over this is unstable
+SAME_CODE = 0.10  # how far apart two rows that run the same code may be
 
-# Input and drop rate -> the rows to time on them, as in fastdrop._tools.peers.
-Implementations = Callable[[np.ndarray, float], dict[str, Callable[[], object]]]
+Rows = dict[str, Callable[[], object]]
+# Input, drop rate and thread count -> the peers' rows, as fastdrop._tools.peers.peer_rows.
+PeerRows = Callable[[np.ndarray, float, int], Rows]
+
+
+class Implementations(Protocol):
+    """Input and drop rate -> the rows to time on them, as in
+    :func:`fastdrop._tools.peers.implementations`."""
+
+    def __call__(self, x: np.ndarray, p: float, *, peers: bool = True) -> Rows: ...
 
 
 def _progress(done: int, total: int, label: str) -> None:
@@ -39,58 +57,260 @@ def _progress(done: int, total: int, label: str) -> None:
     print(f"\r[{bar}] {done}/{total} {label:<40}", end=end, file=sys.stderr, flush=True)
 
 
+def _input(dtype: str, n: int) -> np.ndarray:
+    return make_array((n,), np.dtype(dtype).type)
+
+
+def _rounds(rows: Rows, n: int, budget: float, clock: Clock) -> dict[str, list[float]]:
+    """:func:`round_times` of ``rows`` on ``n`` elements. Small calls are timed in
+    batches, so that the clock's own cost does not count. The inputs hold inf: the
+    peers' idioms turn a dropped one into NaN, silently here."""
+    with np.errstate(invalid="ignore"):
+        return round_times(rows, budget, number=max(1, 100_000 // max(n, 1)), clock=clock)
+
+
+def _time_peers(
+    peer_rows: PeerRows, dtype: str, n: int, p: float, budget: float, n_threads: int
+) -> dict[str, list[float]]:
+    """What :func:`time_apart` runs in the child process."""
+    return _rounds(peer_rows(_input(dtype, n), p, n_threads), n, budget, time.perf_counter)
+
+
+def time_apart(
+    peer_rows: PeerRows, dtype: str, n: int, p: float, budget: float
+) -> dict[str, list[float]]:
+    """The rounds of ``peer_rows`` on the bench's input, timed in a new process.
+
+    The process is spawned, not forked, so that it shares no threads with this one, and
+    ends before this returns, so that its threads are gone too.
+
+    Parameters
+    ----------
+    peer_rows : callable
+        Input, drop rate, thread count -> the rows to time; a module-level function, so
+        that the child process can import it.
+    dtype : str
+        The input's dtype.
+    n : int
+        Its size; the child makes the same input as ``make_array((n,), dtype)``.
+    p : float
+        The drop rate.
+    budget : float
+        Seconds of rounds, as for :func:`fastdrop._tools.timing.round_times`.
+
+    Returns
+    -------
+    dict
+        Name -> seconds per call in each round.
+    """
+    context = multiprocessing.get_context("spawn")
+    args = (peer_rows, dtype, n, p, budget, fastdrop.get_num_threads())
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(_time_peers, *args).result()
+
+
+def same_code(name: str) -> str | None:
+    """The row that runs the same code as row ``name``: auto's backend's for
+    ``fastdrop auto``, else none.
+
+    Parameters
+    ----------
+    name : str
+        A row name.
+
+    Returns
+    -------
+    str or None
+        The other row's name.
+    """
+    return f"fastdrop {_backends.resolve('auto')[0]}" if name == "fastdrop auto" else None
+
+
+def case_records(
+    times: dict[str, list[float]], n: int, itemsize: int, apart: frozenset[str] = frozenset()
+) -> list[dict]:
+    """One record per row of a case, from the rounds of every row.
+
+    Each row's median and spread (:func:`fastdrop._tools.timing.summarize`) give its ns
+    per element, GB/s and ratio to the bound's median. The case is flagged, in every
+    record's ``case_flags``, for each row whose spread is over ``UNSTABLE`` (the bound's
+    among them: the scale-copy moved between rounds) and for each pair of rows that run
+    the same code (:func:`same_code`) whose medians are more than ``SAME_CODE`` apart.
+
+    Parameters
+    ----------
+    times : dict
+        Row name -> seconds per call in each round, the bound's among them.
+    n : int
+        Elements of the input.
+    itemsize : int
+        Bytes per element.
+    apart : frozenset
+        The rows timed in a process of their own.
+
+    Returns
+    -------
+    list of dict
+        The records, in the order of ``times``, without the case's dtype and rate.
+    """
+    summaries = {name: summarize(ts) for name, ts in times.items()}
+    bound = summaries[BOUND].median
+    flags = [f"{name} ±{s.spread:.1%}" for name, s in summaries.items() if s.spread > UNSTABLE]
+    for name in summaries:
+        twin = same_code(name)
+        if twin in summaries:
+            a, b = sorted((summaries[name].median, summaries[twin].median))
+            if b > (1 + SAME_CODE) * a:
+                flags.append(f"{name} and {twin} differ by {b / a - 1:.0%}")
+    return [
+        {
+            "size": n,
+            "implementation": name,
+            "seconds": s.median,
+            "spread": s.spread,
+            "ns_per_element": s.median / n * 1e9,
+            "gb_per_s": 2 * n * itemsize / s.median / 1e9,
+            "ratio_to_bound": s.median / bound,
+            "unstable": s.spread > UNSTABLE,
+            "own_process": name in apart,
+            "case_flags": flags,
+        }
+        for name, s in summaries.items()
+    ]
+
+
 def measure(
     sizes: tuple[int, ...],
     rates: tuple[float, ...],
     dtypes: tuple[str, ...],
     budget: float,
     implementations: Implementations = peers.implementations,
+    peer_rows: PeerRows | None = peers.peer_rows,
+    *,
+    clock: Clock = time.perf_counter,
 ) -> list[dict]:
-    """One record per (case, row of ``implementations``): its best time and what follows
-    from it."""
+    """One record per (case, row) of :func:`case_records`, with the case's dtype and rate.
+
+    Parameters
+    ----------
+    sizes, rates, dtypes : tuple
+        The cases: every combination.
+    budget : float
+        Seconds of rounds per case, for fastdrop's rows and again for the peers'.
+    implementations : callable
+        Input, drop rate -> the rows timed here, the bound first; called with
+        ``peers=False``.
+    peer_rows : callable or None
+        The rows timed by :func:`time_apart` when a peer is installed; None for none.
+    clock : callable
+        The clock of the rows timed here.
+
+    Returns
+    -------
+    list of dict
+        The records.
+    """
+    apart_rows = peer_rows if peers.installed() else None  # no process for no rows
     cases = [(d, n, p) for d in dtypes for n in sizes for p in rates]
     records = []
     for i, (dtype, n, p) in enumerate(cases):
         _progress(i, len(cases), f"{dtype} n={n} p={p}")
-        x = make_array((n,), np.dtype(dtype).type)
-        # Small calls are timed in batches, so that the clock's own cost does not count.
-        # The inputs hold inf: the peers' idioms turn a dropped one into NaN, silently here.
-        with np.errstate(invalid="ignore"):
-            times = best_times(implementations(x, p), budget, number=max(1, 100_000 // max(n, 1)))
-        for name, t in times.items():
-            records.append(
-                {
-                    "dtype": dtype,
-                    "size": n,
-                    "p": p,
-                    "implementation": name,
-                    "seconds": t,
-                    "ns_per_element": t / n * 1e9,
-                    "gb_per_s": 2 * x.nbytes / t / 1e9,
-                    "ratio_to_bound": t / times[BOUND],
-                }
-            )
+        x = _input(dtype, n)
+        times = _rounds(implementations(x, p, peers=False), n, budget, clock)
+        apart = time_apart(apart_rows, dtype, n, p, budget) if apart_rows else {}
+        for record in case_records({**times, **apart}, n, x.itemsize, frozenset(apart)):
+            records.append({"dtype": dtype, "p": p, **record})
     _progress(len(cases), len(cases), "done")
     return records
 
 
+def flagged(records: list[dict]) -> list[str]:
+    """One line per flagged case of ``records``: the case and why.
+
+    Parameters
+    ----------
+    records : list of dict
+        As :func:`measure` returns them.
+
+    Returns
+    -------
+    list of str
+        The lines, each starting with ``!``.
+    """
+    cases = {(r["dtype"], r["size"], r["p"]): r["case_flags"] for r in records if r["case_flags"]}
+    return [f"! {d} n={n} p={p}: {'; '.join(why)}" for (d, n, p), why in cases.items()]
+
+
 def table(records: list[dict]) -> str:
-    """The records of :func:`run` as the text table that ``fastdrop bench`` prints."""
+    """The records of :func:`measure` as the text table that ``fastdrop bench`` prints:
+    medians, with the spread of the rounds; ``!`` marks an unstable row, ``*`` a row
+    timed in a process of its own, and the flagged cases follow the table."""
     lines = [
         f"{'dtype':<8}{'size':>11}{'p':>6}  {'implementation':<20}"
-        f"{'ns/elem':>9}{'GB/s':>8}{'x bound':>9}"
+        f"{'ns/elem':>9}{'spread':>8}{'GB/s':>8}{'x bound':>9}"
     ]
     for r in records:
+        mark = ("!" if r["unstable"] else " ") + ("*" if r["own_process"] else "")
         lines.append(
             f"{r['dtype']:<8}{r['size']:>11}{r['p']:>6}  {r['implementation']:<20}"
-            f"{r['ns_per_element']:>9.3f}{r['gb_per_s']:>8.2f}{r['ratio_to_bound']:>9.2f}"
+            f"{r['ns_per_element']:>9.3f}{'±' + format(r['spread'], '.1%'):>8}"
+            f"{r['gb_per_s']:>8.2f}{r['ratio_to_bound']:>9.2f} {mark}"
         )
-    return "\n".join(lines)
+    lines.append(
+        f"medians of interleaved rounds; ! spread over ±{UNSTABLE:.0%}; "
+        "* timed in a process of its own"
+    )
+    return "\n".join(lines + flagged(records))
 
 
-def plot(records: list[dict], path: str) -> None:
-    """Throughput (GB/s) against size, one line per implementation, one panel per dtype
-    and rate."""
+def cpu_model() -> str:
+    """This machine's CPU model, as the OS names it.
+
+    Returns
+    -------
+    str
+        The model name, or the architecture where the OS does not say.
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def meta() -> dict:
+    """What a bench ran on: versions, machine, CPU model, threads and backends.
+
+    Returns
+    -------
+    dict
+        The ``meta`` of ``--json``'s file.
+    """
+    return {
+        **dict(peers.versions()),
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "threads": fastdrop.get_num_threads(),
+        "backends": fastdrop.available_backends(),
+    }
+
+
+def plot(records: list[dict], path: str, about: dict) -> None:
+    """Each row's median time as a ratio to the bound's, against size, on log axes: one
+    line per implementation, one panel per dtype and rate.
+
+    Parameters
+    ----------
+    records : list of dict
+        As :func:`measure` returns them.
+    path : str
+        The image file to write.
+    about : dict
+        :func:`meta`'s, whose threads, CPU and versions the title names.
+    """
     try:
         import matplotlib
 
@@ -99,16 +319,25 @@ def plot(records: list[dict], path: str) -> None:
     except ImportError:
         raise SystemExit("--plot needs matplotlib: pip install matplotlib") from None
     panels = sorted({(r["dtype"], r["p"]) for r in records})
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     for ax, (dtype, p) in zip(axes[0], panels, strict=True):
         rows = [r for r in records if r["dtype"] == dtype and r["p"] == p]
         for name in dict.fromkeys(r["implementation"] for r in rows):
             mine = [r for r in rows if r["implementation"] == name]
-            ax.plot([r["size"] for r in mine], [r["gb_per_s"] for r in mine], "o-", label=name)
+            ax.plot(
+                [r["size"] for r in mine], [r["ratio_to_bound"] for r in mine], "o-", label=name
+            )
         ax.set(
-            xscale="log", xlabel="elements", ylabel="GB/s (read + write)", title=f"{dtype}, p = {p}"
+            xscale="log",
+            yscale="log",
+            xlabel="elements",
+            ylabel=f"median time / {BOUND}'s",
+            title=f"{dtype}, p = {p}",
         )
         ax.legend(fontsize="small")
+    names = ("fastdrop", "numpy", "numba", *peers.PEERS)
+    versions = ", ".join(f"{k} {about[k]}" for k in names if k in about)
+    fig.suptitle(f"{about['threads']} threads on {about['cpu']}\n{versions}", fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
 
@@ -233,7 +462,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds of rounds per case (default: 0.5)",
     )
     parser.add_argument("--json", metavar="FILE", help="write every record to FILE")
-    parser.add_argument("--plot", metavar="FILE.png", help="draw throughput against size")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="draw the ratios to the bound against size"
+    )
 
 
 def command(args: argparse.Namespace) -> int:
@@ -256,19 +487,12 @@ def command(args: argparse.Namespace) -> int:
 
     records = measure(sizes, rates, dtypes, args.budget)
     print(table(records))
+    about = meta()
     if args.json:
-        meta = {
-            "fastdrop": fastdrop.__version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "machine": platform.machine(),
-            "threads": fastdrop.get_num_threads(),
-            "backends": fastdrop.available_backends(),
-        }
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "records": records}, f, indent=1)
+            json.dump({"meta": about, "records": records}, f, indent=1)
         print(f"wrote {args.json}")
     if args.plot:
-        plot(records, args.plot)
+        plot(records, args.plot, about)
         print(f"wrote {args.plot}")
     return 0

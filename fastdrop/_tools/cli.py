@@ -1,18 +1,17 @@
 """``python -m fastdrop`` / ``fastdrop``: what this install can do, and how fast it is here.
 
 Prints the versions, the backends that load, the thread count, and a quick side-by-side
-table. Every row of the table is timed in the same process, interleaved, and reported as
-a ratio to a parallel scale-copy ``y = x * s`` of the same array with the same threads:
-the memory bandwidth bound that dropout cannot beat.
+table. fastdrop's rows are timed in this process, interleaved, the peers' in a process of
+their own (as by ``fastdrop bench``), and each median is reported as a ratio to that of a
+parallel scale-copy ``y = x * s`` of the same array with the same threads: the memory
+bandwidth bound that dropout cannot beat.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from collections.abc import Callable
-from importlib import metadata
 
 import numpy as np
 
@@ -30,22 +29,9 @@ SIZES = (1_000, 1_000_000, 10_000_000)
 NO_BITS = np.empty((0, 0), np.uint8)  # forward's packed mask: none wanted
 
 
-def _versions() -> list[tuple[str, str]]:
-    """fastdrop's, Python's and NumPy's versions, then those of Numba and the installed
-    peers, read from package metadata so that none of them is imported."""
-    rows = [("fastdrop", fastdrop.__version__), ("python", platform.python_version())]
-    rows.append(("numpy", np.__version__))
-    for name in ("numba", "torch", "jax"):
-        try:
-            rows.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            continue
-    return rows
-
-
 def report() -> str:
     """The environment part of the ``python -m fastdrop`` output."""
-    lines = [f"{k:<22}{v}" for k, v in _versions()]
+    lines = [f"{k:<22}{v}" for k, v in peers.versions()]
     for name in _backends.NAMES:
         why = _backends.why_unavailable(name) if _backends.load(name) is None else None
         lines.append(f"{'backend ' + name:<22}{'available' if why is None else why}")
@@ -69,18 +55,21 @@ def speed_table(
     ratio to the scale-copy bound. ``family``: the dropout family's table instead, at
     sizes rounded down to a multiple of 4096."""
     implementations = peers.family_implementations if family else peers.implementations
+    peer_rows = peers.family_peer_rows if family else peers.peer_rows
     if family:
         sizes = tuple(max(4096, n - n % 4096) for n in sizes)
     lines = [
-        f"float32, p = {P}, {fastdrop.get_num_threads()} threads; best of interleaved runs",
+        f"float32, p = {P}, {fastdrop.get_num_threads()} threads; medians of interleaved "
+        "runs, the peers' in a process of their own",
         f"{'size':>10}  {'implementation':<28}{'ns/elem':>9}{'x bound':>9}",
     ]
-    for r in bench.measure(sizes, (P,), ("float32",), budget, implementations):
+    records = bench.measure(sizes, (P,), ("float32",), budget, implementations, peer_rows)
+    for r in records:
         lines.append(
             f"{r['size']:>10}  {r['implementation']:<28}"
             f"{r['ns_per_element']:>9.3f}{r['ratio_to_bound']:>9.2f}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + bench.flagged(records))
 
 
 def scaling_table(n: int, counts: tuple[int, ...], budget: float = 2.0) -> str:

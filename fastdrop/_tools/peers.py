@@ -9,7 +9,10 @@ peers (the NumPy idiom, PyTorch, JAX) are imported only when a table is made.
 from __future__ import annotations
 
 import functools
+import importlib.util
+import platform
 from collections.abc import Callable
+from importlib import metadata
 from types import ModuleType
 
 import numpy as np
@@ -22,6 +25,7 @@ from fastdrop._engine import threads as _threads
 from fastdrop.testing import BOUND, REFERENCE_LIMIT
 
 FAMILY_SAMPLES = 8  # Monte Carlo samples in the family's speed table
+PEERS = ("torch", "jax")  # the packages whose rows peer_rows and family_peer_rows add
 
 
 def bound_kernels() -> ModuleType:
@@ -82,7 +86,7 @@ def implementations(
     rng = np.random.default_rng(0)
     rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= p) / (1 - p)
     if peers:
-        rows.update(_torch_and_jax(x, p, fastdrop.get_num_threads()))
+        rows.update(peer_rows(x, p, fastdrop.get_num_threads()))
     return rows
 
 
@@ -132,9 +136,7 @@ def family_implementations(
             bound.scale(x[None], ys[s], 2.0, n_threads)
 
     rows[f"{BOUND} x{FAMILY_SAMPLES}"] = scale_copies
-    x2, maps = x.reshape(-1, 1024), x.reshape(-1, 64, 8, 8)
-    residual = np.random.default_rng(1).standard_normal(x2.shape).astype(x.dtype)
-    bias = np.zeros(1024, x.dtype)
+    x2, maps, residual, bias = _family_operands(x)
     sigma = np.sqrt(p / (1 - p))
     rng = np.random.default_rng(0)
     _, mask = fastdrop.dropout(x, p, rng=1, return_mask=True)
@@ -161,22 +163,99 @@ def family_implementations(
         }
     )
     if peers:
-        try:
-            import torch
-        except ImportError:
-            return rows
-        torch.set_num_threads(fastdrop.get_num_threads())
-        xt, rt, bt = (torch.from_numpy(a) for a in (x2, residual, bias))
-        functional = torch.nn.functional
-        rows["torch r + dropout(x + b)"] = lambda: rt + functional.dropout(xt + bt, p)
-        rows["torch alpha_dropout"] = lambda: functional.alpha_dropout(xt, p, True)
-        rows["torch dropout2d"] = lambda: functional.dropout2d(torch.from_numpy(maps), p)
+        rows.update(family_peer_rows(x, p, fastdrop.get_num_threads()))
     return rows
 
 
-def _torch_and_jax(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
+def _family_operands(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``x`` as ``(-1, 1024)`` rows and ``(-1, 64, 8, 8)`` feature maps, a residual like
+    the rows and a zero bias of one row: the operands of the family's rows."""
+    x2 = x.reshape(-1, 1024)
+    residual = np.random.default_rng(1).standard_normal(x2.shape).astype(x.dtype)
+    return x2, x.reshape(-1, 64, 8, 8), residual, np.zeros(1024, x.dtype)
+
+
+def installed() -> list[str]:
+    """The peers of ``PEERS`` that are installed, found without importing them.
+
+    Returns
+    -------
+    list of str
+        Their package names.
+    """
+    return [name for name in PEERS if importlib.util.find_spec(name) is not None]
+
+
+def versions() -> list[tuple[str, str]]:
+    """fastdrop's, Python's and NumPy's versions, then those of Numba and the installed
+    peers, read from package metadata so that none of them is imported.
+
+    Returns
+    -------
+    list of tuple
+        (name, version) pairs.
+    """
+    rows = [("fastdrop", fastdrop.__version__), ("python", platform.python_version())]
+    rows.append(("numpy", np.__version__))
+    for name in ("numba", *PEERS):
+        try:
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            continue
+    return rows
+
+
+def family_peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
+    """The rows of PyTorch's dropout family (on ``n_threads`` threads) that
+    :func:`family_implementations` adds, where PyTorch is installed.
+
+    Parameters
+    ----------
+    x : ndarray
+        The input of every row: 1-D, a multiple of 4096 elements.
+    p : float
+        The drop rate.
+    n_threads : int
+        PyTorch's thread count.
+
+    Returns
+    -------
+    dict
+        Name -> zero-argument callable; empty without PyTorch.
+    """
+    try:
+        import torch
+    except ImportError:
+        return {}
+    torch.set_num_threads(n_threads)
+    x2, maps, residual, bias = _family_operands(x)
+    xt, rt, bt = (torch.from_numpy(a) for a in (x2, residual, bias))
+    functional = torch.nn.functional
+    return {
+        "torch r + dropout(x + b)": lambda: rt + functional.dropout(xt + bt, p),
+        "torch alpha_dropout": lambda: functional.alpha_dropout(xt, p, True),
+        "torch dropout2d": lambda: functional.dropout2d(torch.from_numpy(maps), p),
+    }
+
+
+def peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
     """The rows of PyTorch's dropout (on ``n_threads`` threads) and of JAX's idiom (on
-    the CPU) that are installed."""
+    the CPU) that :func:`implementations` adds, where they are installed.
+
+    Parameters
+    ----------
+    x : ndarray
+        The input of every row.
+    p : float
+        The drop rate.
+    n_threads : int
+        PyTorch's thread count.
+
+    Returns
+    -------
+    dict
+        Name -> zero-argument callable; empty without either.
+    """
     rows: dict[str, Callable[[], object]] = {}
     try:
         import torch
