@@ -91,7 +91,9 @@ def test_bench_writes_a_table_json_and_a_plot(tmp_path):
     bound = [r for r in data["records"] if r["implementation"] == "scale-copy"]
     assert all(r["ratio_to_bound"] == 1.0 for r in bound)
     assert all(r["gb_per_s"] > 0 for r in data["records"])
-    assert data["meta"]["threads"] >= 1
+    assert all(r["spread"] >= 0 and isinstance(r["unstable"], bool) for r in data["records"])
+    assert all(isinstance(r["case_flags"], list) for r in data["records"])
+    assert data["meta"]["threads"] >= 1 and data["meta"]["cpu"]
     if plot:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
