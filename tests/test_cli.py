@@ -98,6 +98,28 @@ def test_bench_writes_a_table_json_and_a_plot(tmp_path):
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_bench_times_the_peers_in_a_process_of_their_own(tmp_path):
+    # A stand-in for torch that records whether it was imported in a child process.
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(
+        "import multiprocessing, pathlib\n"
+        "where = 'child' if multiprocessing.parent_process() else 'parent'\n"
+        "pathlib.Path(__file__).with_name('imported_in').write_text(where)\n"
+        "def set_num_threads(n): pass\n"
+        "def from_numpy(a): return a\n"
+        "class nn:\n"
+        "    class functional:\n"
+        "        def dropout(x, p, training): return x * 2\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    command = [sys.executable, "-m", "fastdrop", "bench", "--sizes", "1000", "--budget", "0"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines() if " torch " in line]
+    assert len(rows) == 1 and rows[0][-1].endswith("*") and float(rows[0][4]) > 0
+    assert (tmp_path / "torch" / "imported_in").read_text() == "child"
+
+
 def test_console_script():
     script = shutil.which("fastdrop", path=str(pathlib.Path(sys.executable).parent))
     if script is None:
