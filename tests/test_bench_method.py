@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 
-import numpy as np
 import pytest
+from stand_ins import numpy_rows
 
 from fastdrop._tools import bench
 from fastdrop._tools.timing import round_times, summarize
@@ -109,11 +109,6 @@ def test_rows_that_run_the_same_code_must_agree_within_10_percent(twin_us, flagg
 def test_only_auto_has_a_same_code_twin():
     assert bench.same_code("fastdrop cython") is None
     assert bench.same_code(BOUND) is None
-
-
-def numpy_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
-    """A stand-in for the peers' rows that needs no peer installed."""
-    return {"numpy scale": lambda: x * (1 / (1 - p)), "numpy sum": x.sum}
 
 
 def test_time_apart_times_the_rows_in_another_process():
