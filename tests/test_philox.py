@@ -97,51 +97,67 @@ def test_mask_draws_are_the_known_answers(row, backend):
         np.testing.assert_array_equal(y, expected)
 
 
+SIMD_LEVELS = ("portable", "avx2", "avx512")  # the Cython backend's, lowest first
+
+
+def simd(level: str):
+    """The Cython backend, switched to ``level``; skipped where the CPU lacks it (Cython
+    would then run a lower level, which its own case tests)."""
+    cy = _backends.load("cython")
+    if cy.use_simd(level) != level:
+        cy.use_simd()
+        pytest.skip(f"this CPU lacks {level}: the Cython backend would run a lower level")
+    return cy
+
+
 @pytest.mark.skipif("cython" not in fastdrop.available_backends(), reason="cython unavailable")
+@pytest.mark.parametrize("level", SIMD_LEVELS)
 @given(
     seed=seeds,
     offset=st.one_of(offsets, st.integers(2**64 - 200, 2**64 - 1)),
     n=st.integers(0, 3000),
     p=st.sampled_from([0.1, 0.5]),
 )
-def test_cython_simd_and_portable_words_agree(seed, offset, n, p):
+def test_cython_simd_and_portable_words_agree(level, seed, offset, n, p):
     """The Cython backend draws words with AVX-512 or AVX2 intrinsics where it can, else in
-    portable C: each gives the reference's masks and normals, across the 2**64 wrap and
-    across the chunks of 288 blocks that fd_keep draws at a time, too. (A level the CPU
-    lacks runs the next one down.)"""
-    cy = _backends.load("cython")
+    portable C: each level gives the reference's masks and normals, across the 2**64 wrap
+    and across the chunks of 288 blocks that fd_keep draws at a time, too."""
+    cy = simd(level)
     x = np.ones(n)
     expected = (
         fastdrop.dropout(x, p, rng=seed, offset=offset, backend="numpy"),
         fastdrop.gaussian_dropout(x, p, rng=seed, offset=offset, backend="numpy"),
     )
     try:
-        for level in cy.SIMD_LEVELS:
-            cy.use_simd(level)
-            got = (
-                fastdrop.dropout(x, p, rng=seed, offset=offset, backend="cython"),
-                fastdrop.gaussian_dropout(x, p, rng=seed, offset=offset, backend="cython"),
-            )
-            for a, b in zip(got, expected, strict=True):
-                np.testing.assert_array_equal(a, b)
+        got = (
+            fastdrop.dropout(x, p, rng=seed, offset=offset, backend="cython"),
+            fastdrop.gaussian_dropout(x, p, rng=seed, offset=offset, backend="cython"),
+        )
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
     finally:
         cy.use_simd()
 
 
 @pytest.mark.skipif("cython" not in fastdrop.available_backends(), reason="cython unavailable")
+@pytest.mark.parametrize("level", SIMD_LEVELS)
 @pytest.mark.parametrize("func", [fastdrop.dropout, fastdrop.alpha_dropout])
 @pytest.mark.parametrize("p", [0.1, 0.5])
-def test_cython_f16c_and_portable_float16_agree(func, p):
+def test_cython_f16c_and_portable_float16_agree(level, func, p):
     """The Cython backend converts float16 eight lanes at a time with F16C where it can,
-    else one element at a time: both give the reference's bits for every float16 value
-    (NaNs, infinities and subnormals too), kept or dropped, scaled or shifted."""
-    cy = _backends.load("cython")
+    else one element at a time: each level gives the reference's bits for every float16
+    value (NaNs, infinities and subnormals too), kept or dropped, scaled or shifted."""
+    cy = simd(level)
     x = np.arange(2**16 + 5, dtype=np.uint64).astype(np.uint16).view(np.float16)
     expected = func(x, p, rng=3, offset=5, backend="numpy").view(np.uint16)
     try:
-        for level in cy.SIMD_LEVELS:
-            cy.use_simd(level)
-            got = func(x, p, rng=3, offset=5, backend="cython").view(np.uint16)
-            np.testing.assert_array_equal(got, expected)
+        got = func(x, p, rng=3, offset=5, backend="cython").view(np.uint16)
+        np.testing.assert_array_equal(got, expected)
     finally:
         cy.use_simd()
+
+
+def test_the_simd_levels_are_the_backends():
+    if "cython" not in fastdrop.available_backends():
+        pytest.skip("cython unavailable")
+    assert _backends.load("cython").SIMD_LEVELS == SIMD_LEVELS

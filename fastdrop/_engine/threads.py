@@ -80,7 +80,7 @@ def get_num_threads() -> int:
     """The number of threads a large call made now from this thread would use.
 
     Calls with fewer elements to produce than their backend's threshold (65536 for
-    Cython, 1048576 for Numba) run on one thread whatever the setting: waking a worker
+    Cython, 262144 for Numba) run on one thread whatever the setting: waking a worker
     would cost them more than it saves.
 
     Raises
