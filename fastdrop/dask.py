@@ -419,7 +419,8 @@ def feature_alpha_dropout(x: da.Array, p: float = 0.5, *, channel_axis: int = 1,
     >>> bool((y.compute() == fastdrop.feature_alpha_dropout(x, 0.5, rng=1)).all())
     True
     """
-    noise = request.feature_noise(_array(x, "x").shape, channel_axis)
+    x = _array(x, "x")
+    noise = request.feature_noise(x.shape, channel_axis)
     return alpha_dropout(x, p, noise_shape=noise, **options)
 
 
@@ -435,7 +436,8 @@ def feature_alpha_dropout_backward(grad: da.Array, p: float, *, channel_axis: in
     >>> bool((b.compute() == fastdrop.feature_alpha_dropout_backward(g, 0.5, rng=1)).all())
     True
     """
-    noise = request.feature_noise(_array(grad, "grad").shape, channel_axis)
+    grad = _array(grad, "grad")
+    noise = request.feature_noise(grad.shape, channel_axis)
     return alpha_dropout_backward(grad, p, noise_shape=noise, **options)
 
 
@@ -450,7 +452,8 @@ def spatial_dropout(x: da.Array, p: float = 0.5, *, channel_axis: int = 1, **opt
     >>> bool((y.compute() == fastdrop.spatial_dropout(x, 0.5, rng=1)).all())
     True
     """
-    noise = request.spatial_noise(_array(x, "x").shape, channel_axis)
+    x = _array(x, "x")
+    noise = request.spatial_noise(x.shape, channel_axis)
     return dropout(x, p, noise_shape=noise, **options)
 
 
@@ -465,7 +468,8 @@ def spatial_dropout_backward(grad: da.Array, p: float, *, channel_axis: int = 1,
     >>> bool((b.compute() == fastdrop.spatial_dropout_backward(g, 0.5, rng=1)).all())
     True
     """
-    noise = request.spatial_noise(_array(grad, "grad").shape, channel_axis)
+    grad = _array(grad, "grad")
+    noise = request.spatial_noise(grad.shape, channel_axis)
     return dropout_backward(grad, p, noise_shape=noise, **options)
 
 
@@ -480,7 +484,8 @@ def locked_dropout(x: da.Array, p: float = 0.5, *, time_axis: int = 0, **options
     >>> bool((y.compute() == fastdrop.locked_dropout(x, 0.5, rng=1)).all())
     True
     """
-    noise = request.time_noise(_array(x, "x").shape, time_axis)
+    x = _array(x, "x")
+    noise = request.time_noise(x.shape, time_axis)
     return dropout(x, p, noise_shape=noise, **options)
 
 
@@ -495,7 +500,8 @@ def locked_dropout_backward(grad: da.Array, p: float, *, time_axis: int = 0, **o
     >>> bool((b.compute() == fastdrop.locked_dropout_backward(g, 0.5, rng=1)).all())
     True
     """
-    noise = request.time_noise(_array(grad, "grad").shape, time_axis)
+    grad = _array(grad, "grad")
+    noise = request.time_noise(grad.shape, time_axis)
     return dropout_backward(grad, p, noise_shape=noise, **options)
 
 
@@ -510,7 +516,8 @@ def drop_path(x: da.Array, p: float = 0.5, **options):
     >>> bool((y.compute() == fastdrop.drop_path(x, 0.5, rng=1)).all())
     True
     """
-    return dropout(x, p, noise_shape=request.path_noise(_array(x, "x").shape), **options)
+    x = _array(x, "x")
+    return dropout(x, p, noise_shape=request.path_noise(x.shape), **options)
 
 
 def drop_path_backward(grad: da.Array, p: float, **options):
@@ -524,7 +531,8 @@ def drop_path_backward(grad: da.Array, p: float, **options):
     >>> bool((b.compute() == fastdrop.drop_path_backward(g, 0.5, rng=1)).all())
     True
     """
-    noise = request.path_noise(_array(grad, "grad").shape)
+    grad = _array(grad, "grad")
+    noise = request.path_noise(grad.shape)
     return dropout_backward(grad, p, noise_shape=noise, **options)
 
 
