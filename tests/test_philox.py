@@ -13,6 +13,7 @@ from strategies import offsets, seeds
 import fastdrop
 from fastdrop._engine import backends as _backends
 from fastdrop.random import philox4x32
+from fastdrop.testing import make_array
 
 KAT_FILE = "philox4x32_10_kat.txt"
 
@@ -161,3 +162,44 @@ def test_the_simd_levels_are_the_backends():
     if "cython" not in fastdrop.available_backends():
         pytest.skip("cython unavailable")
     assert _backends.load("cython").SIMD_LEVELS == SIMD_LEVELS
+
+
+def _bits(result) -> list[np.ndarray]:
+    """A result, or each array of a tuple of them, as its raw bytes."""
+    arrays = result if isinstance(result, tuple) else (result,)
+    return [np.ascontiguousarray(a).view(np.uint8) for a in arrays]
+
+
+@pytest.mark.skipif("cython" not in fastdrop.available_backends(), reason="cython unavailable")
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(
+    seed=seeds,
+    offset=offsets,
+    shape=st.tuples(st.integers(1, 40), st.integers(1, 300)),
+    cut=st.tuples(st.integers(0, 5), st.integers(1, 3)),
+    p=st.sampled_from([0.1, 0.5, 0.9]),
+    samples=st.integers(1, 3),
+)
+def test_cython_fused_dropout_agrees(level, dtype, seed, offset, shape, cut, p, samples):
+    """Where the CPU has AVX2 or AVX-512, the Cython backend draws, compares, selects and
+    packs a contiguous run in the registers (``drop.h``): its first and last vectors
+    reach past the run unless the run starts at a multiple of 4 and ends at a multiple of
+    32 (16 with AVX2), and the packed bits of a run start anywhere in a byte when rows
+    are cut. Each level gives the reference's values and masks for every sample, the
+    shifted and filled values of alpha dropout, and the mask alone."""
+    cy = simd(level)
+    x = make_array(shape, dtype)[:, cut[0] :: cut[1]]
+    calls = [
+        lambda b: fastdrop.dropout(
+            x, p, rng=seed, offset=offset, samples=samples, return_mask=True, backend=b
+        ),
+        lambda b: fastdrop.alpha_dropout(x, p, rng=seed, offset=offset, backend=b),
+        lambda b: fastdrop.bernoulli_mask(x.shape, p, rng=seed, offset=offset, backend=b),
+    ]
+    try:
+        for call in calls:
+            for got, expected in zip(_bits(call("cython")), _bits(call("numpy")), strict=True):
+                np.testing.assert_array_equal(got, expected)
+    finally:
+        cy.use_simd()

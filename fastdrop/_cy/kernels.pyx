@@ -13,16 +13,19 @@ describes its kernel, arrays and scalars in a ``Job``, and ``pool.h`` runs its t
 that bounds a tile and picks the element type. Within a tile, helpers walk runs: the part
 of a row that falls in the tile, contiguous in flat index and stream position.
 
-Contiguous runs go to ``affine.h``'s select loops and Philox words are drawn sixteen
-counters at a time (``philox.h``), both compiled for each instruction set and picked at
-run time; other runs take strided loops here. The build turns off FMA contraction, so
+Where the CPU has AVX2 or AVX-512, a contiguous float32 or float64 run of ``forward`` or
+``mask`` goes to ``drop.h``, which draws, compares, selects and packs in the registers, so
+that no word or flag reaches memory. Other contiguous runs go to ``affine.h``'s select
+loops, with flags from Philox words drawn many counters at a time (``philox.h``), all
+compiled for each instruction set and picked at run time; other runs take strided loops
+here. The build turns off FMA contraction, so
 each operation rounds where the contract says. float16 travels as its uint16 bit pattern.
 """
 
 cimport numpy as cnp
 from libc.math cimport floor
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -44,6 +47,22 @@ cdef extern from "affine.h" nogil:
                        double shift, double fill)
     void fd_affine_f16(const uint16_t *x, uint16_t *y, const uint8_t *keep, int64_t n,
                        float scale, float shift, uint16_t fill)
+
+cdef extern from "drop.h" nogil:
+    ctypedef struct fd_run:
+        const void *x
+        void *y
+        uint8_t *bits
+        int64_t bit0
+        uint64_t pos
+        int64_t n
+        uint64_t seed
+        uint32_t threshold
+        double scale
+        double shift
+        double fill
+    bint fd_fused(uint64_t threshold)
+    void fd_drop(const fd_run *r, int f64)
 
 cdef extern from "pool.h" nogil:
     ctypedef void (*fd_task)(void *ctx, int64_t begin, int64_t end) noexcept nogil
@@ -268,21 +287,57 @@ cdef inline void _unpack(const uint8_t *bits, uint8_t *keep, int64_t n) noexcept
 
 cdef void _mask_tile(const Job *j, int64_t i0, int64_t i1) noexcept nogil:
     cdef uint8_t keep[TILE]
+    if fd_fused(j.threshold):
+        _drop_runs(NULL, NULL, NULL, NULL, j.bits + i0 // 8, j, j.pos0, False, i0, i1)
+        return
     _draw_keep(keep, j.seed, j.pos0, j.row_step, j.x.cols, j.threshold, i0, i1)
     _pack(keep, j.bits + i0 // 8, i1 - i0)
+
+
+cdef void _drop_runs(const void *x, const Grid *gx, void *y, const Grid *gy, uint8_t *bits,
+                     const Job *j, uint64_t pos0, bint f64, int64_t i0,
+                     int64_t i1) noexcept nogil:
+    """drop.h's fused loop over the runs of flat indices i0 <= i < i1, with unit inner
+    strides (x and y float64 if f64, float32 else; NULL for the bits alone), and the tile's
+    packed bits from bit 0 at i0, if wanted."""
+    cdef fd_run run
+    cdef int64_t i = i0, r, c, size = 8 if f64 else 4
+    if bits != NULL:
+        memset(bits, 0, (i1 - i0 + 7) // 8)
+    run.bits, run.seed, run.threshold = bits, j.seed, <uint32_t>j.threshold
+    run.scale, run.shift, run.fill = j.scale, j.shift, j.fill
+    run.x = run.y = NULL
+    while i < i1:
+        run.n = _run_from(i, i1, j.x.cols, &r, &c)
+        if y != NULL:
+            run.x = <const char *>x + _at(gx, r, c) * size
+            run.y = <char *>y + _at(gy, r, c) * size
+        run.bit0 = i - i0
+        run.pos = pos0 + <uint64_t>r * j.row_step + <uint64_t>c
+        fd_drop(&run, f64)
+        i += run.n
 
 
 cdef void _forward_tile(const real *x, real *y, const Job *j, int64_t i0,
                         int64_t i1) noexcept nogil:
     cdef uint8_t keep[TILE]
     cdef int64_t s
+    cdef uint64_t pos0
+    cdef uint8_t *bits
+    cdef bint fused = (real is not uint16_t and j.x.cs == 1 and j.y.cs == 1
+                       and fd_fused(j.threshold))
     for s in range(j.samples):  # every sample while this tile of x sits in L1
-        _draw_keep(keep, j.seed, j.pos0 + <uint64_t>s * j.sample_step, j.row_step, j.x.cols,
-                   j.threshold, i0, i1)
+        pos0 = j.pos0 + <uint64_t>s * j.sample_step
+        bits = NULL if j.bits == NULL else j.bits + s * j.bits_row + i0 // 8
+        if fused:
+            _drop_runs(x, &j.x, y + s * j.sample_stride, &j.y, bits, j, pos0, real is double,
+                       i0, i1)
+            continue
+        _draw_keep(keep, j.seed, pos0, j.row_step, j.x.cols, j.threshold, i0, i1)
         _affine_tile(x, &j.x, y + s * j.sample_stride, &j.y, keep, j.scale, j.shift, j.fill,
                      i0, i1)
-        if j.bits != NULL:
-            _pack(keep, j.bits + s * j.bits_row + i0 // 8, i1 - i0)
+        if bits != NULL:
+            _pack(keep, bits, i1 - i0)
 
 
 cdef void _apply_tile(const real *x, real *y, const Job *j, int64_t i0,

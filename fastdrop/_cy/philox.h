@@ -100,142 +100,202 @@ static void fd_words_portable(uint32_t *out, uint64_t block, int64_t nblocks, ui
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define FD_AVX2_VECTORS 3 /* vectors of four blocks a step of fd_words_avx2 draws */
+#define FD_AVX2_VECTORS 3 /* vectors of four blocks a step of fd_step_avx2 draws */
+#define FD_TARGET_AVX2 __attribute__((target("avx2")))
 
-/* fd_words_portable with AVX2 intrinsics. Each 32-bit word lives in the low half of a
- * 64-bit lane, so vpmuludq gives the whole 64-bit product of a round in one instruction
- * with no packing. The high halves collect junk (products, XORs), which vpmuludq ignores;
- * only the low halves are stored. A round is a chain of multiply, shift and two XORs:
- * three independent vectors a step keep the multipliers busy through its latency. A last,
- * partial step is drawn whole into a buffer. */
-__attribute__((target("avx2")))
-static void fd_words_avx2(uint32_t *out, uint64_t block, int64_t nblocks, uint64_t seed,
-                          uint32_t purpose)
+/* The round keys of seed, broadcast to every 64-bit lane (words in the low halves). */
+typedef struct {
+    __m256i k0[10], k1[10];
+} fd_keys256;
+
+FD_TARGET_AVX2 static inline void fd_keys_avx2(fd_keys256 *k, uint64_t seed)
 {
-    enum { V = FD_AVX2_VECTORS, STEP = 4 * FD_AVX2_VECTORS };
+    for (int r = 0; r < 10; r++) {
+        k->k0[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)seed + (uint32_t)r * FD_W0));
+        k->k1[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * FD_W1));
+    }
+}
+
+/* The words of blocks block, ..., block + 4 FD_AVX2_VECTORS - 1 (mod 2**62), in position
+ * order: lo[u] holds the eight words of blocks block + 4u and block + 4u + 1, hi[u] those
+ * of the next two. Each 32-bit word lives in the low half of a 64-bit lane, so vpmuludq
+ * gives the whole 64-bit product of a round in one instruction with no packing. The high
+ * halves collect junk (products, XORs), which vpmuludq ignores. A round is a chain of
+ * multiply, shift and two XORs: three independent vectors a step keep the multipliers
+ * busy through its latency. */
+FD_TARGET_AVX2 static inline void fd_step_avx2(__m256i *lo, __m256i *hi, const fd_keys256 *k,
+                                               uint64_t block, uint32_t purpose)
+{
+    enum { V = FD_AVX2_VECTORS };
     const __m256i m0 = _mm256_set1_epi64x(FD_M0), m1 = _mm256_set1_epi64x(FD_M1);
     const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
     const __m256i block_mask = _mm256_set1_epi64x((int64_t)FD_BLOCK_MASK);
-    __m256i k0[10], k1[10];
-    uint32_t last[4 * STEP];
-    for (int r = 0; r < 10; r++) {
-        k0[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)seed + (uint32_t)r * FD_W0));
-        k1[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * FD_W1));
+    __m256i c[4][V];
+    for (int u = 0; u < V; u++) {
+        __m256i b = _mm256_set1_epi64x((int64_t)(block + (uint64_t)(4 * u)));
+        b = _mm256_and_si256(_mm256_add_epi64(b, lane), block_mask);
+        c[0][u] = b; /* the high half is junk to vpmuludq */
+        c[1][u] = _mm256_srli_epi64(b, 32);
+        c[2][u] = _mm256_set1_epi64x(purpose);
+        c[3][u] = _mm256_setzero_si256();
     }
-    for (int64_t q = 0; q < nblocks; q += STEP) {
-        __m256i c[4][V];
+    for (int r = 0; r < 10; r++) {
         for (int u = 0; u < V; u++) {
-            __m256i b = _mm256_set1_epi64x((int64_t)(block + (uint64_t)(q + 4 * u)));
-            b = _mm256_and_si256(_mm256_add_epi64(b, lane), block_mask);
-            c[0][u] = b; /* the high half is junk to vpmuludq */
-            c[1][u] = _mm256_srli_epi64(b, 32);
-            c[2][u] = _mm256_set1_epi64x(purpose);
-            c[3][u] = _mm256_setzero_si256();
+            __m256i p0 = _mm256_mul_epu32(c[0][u], m0), p1 = _mm256_mul_epu32(c[2][u], m1);
+            c[0][u] =
+                _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c[1][u]), k->k0[r]);
+            c[2][u] =
+                _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c[3][u]), k->k1[r]);
+            c[1][u] = p1;
+            c[3][u] = p0;
         }
-        for (int r = 0; r < 10; r++) {
-            for (int u = 0; u < V; u++) {
-                __m256i p0 = _mm256_mul_epu32(c[0][u], m0), p1 = _mm256_mul_epu32(c[2][u], m1);
-                c[0][u] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), c[1][u]),
-                                           k0[r]);
-                c[2][u] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), c[3][u]),
-                                           k1[r]);
-                c[1][u] = p1;
-                c[3][u] = p0;
-            }
-        }
+    }
+    for (int u = 0; u < V; u++) {
+        /* Lane l holds block 4u + l. Gather each block's four low halves. */
+        __m256i w01 = _mm256_blend_epi32(c[0][u], _mm256_slli_epi64(c[1][u], 32), 0xAA);
+        __m256i w23 = _mm256_blend_epi32(c[2][u], _mm256_slli_epi64(c[3][u], 32), 0xAA);
+        __m256i even = _mm256_unpacklo_epi64(w01, w23); /* blocks 0 and 2 */
+        __m256i odd = _mm256_unpackhi_epi64(w01, w23);  /* blocks 1 and 3 */
+        lo[u] = _mm256_permute2x128_si256(even, odd, 0x20);
+        hi[u] = _mm256_permute2x128_si256(even, odd, 0x31);
+    }
+}
+
+/* fd_words_portable's words with fd_step_avx2. A last, partial step is drawn whole into a
+ * buffer. */
+FD_TARGET_AVX2 static void fd_words_avx2(uint32_t *out, uint64_t block, int64_t nblocks,
+                                         uint64_t seed, uint32_t purpose)
+{
+    enum { V = FD_AVX2_VECTORS, STEP = 4 * FD_AVX2_VECTORS };
+    fd_keys256 k;
+    uint32_t last[4 * STEP];
+    fd_keys_avx2(&k, seed);
+    for (int64_t q = 0; q < nblocks; q += STEP) {
+        __m256i lo[V], hi[V];
+        fd_step_avx2(lo, hi, &k, block + (uint64_t)q, purpose);
         uint32_t *o = nblocks - q >= STEP ? out + 4 * q : last;
         for (int u = 0; u < V; u++) {
-            /* Lane l holds block q + 4u + l. Gather each block's four low halves. */
-            __m256i w01 = _mm256_blend_epi32(c[0][u], _mm256_slli_epi64(c[1][u], 32), 0xAA);
-            __m256i w23 = _mm256_blend_epi32(c[2][u], _mm256_slli_epi64(c[3][u], 32), 0xAA);
-            __m256i even = _mm256_unpacklo_epi64(w01, w23); /* blocks 0 and 2 */
-            __m256i odd = _mm256_unpackhi_epi64(w01, w23);  /* blocks 1 and 3 */
-            _mm256_storeu_si256((__m256i *)(o + 16 * u),
-                                _mm256_permute2x128_si256(even, odd, 0x20));
-            _mm256_storeu_si256((__m256i *)(o + 16 * u + 8),
-                                _mm256_permute2x128_si256(even, odd, 0x31));
+            _mm256_storeu_si256((__m256i *)(o + 16 * u), lo[u]);
+            _mm256_storeu_si256((__m256i *)(o + 16 * u + 8), hi[u]);
         }
         if (o == last)
             memcpy(out + 4 * q, last, (size_t)(4 * (nblocks - q)) * sizeof *out);
     }
 }
 
-#define FD_AVX512_VECTORS 4 /* vectors of eight blocks a step of fd_draw_avx512 draws */
+#define FD_AVX512_VECTORS 4 /* vectors of eight blocks a step of fd_step_avx512 draws */
+#define FD_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-/* fd_words_avx2 with AVX-512: eight blocks a vector, and vpternlogq for each round's
- * three-way XOR. Block l of a vector ends with its words w in the low halves of
- * c[w][l]; gathering them two 64-bit halves at a time puts blocks 0, 2, 4, 6 in one
- * vector and 1, 3, 5, 7 in the other, and a two-source permutation puts them in order.
- * With words NULL, it writes flags[i] = word i >= threshold instead, compared in the
- * registers, so that a mask is never stored as words and read back. */
-__attribute__((target("avx512f,avx512bw,avx512vl")))
-static void fd_draw_avx512(uint32_t *words, uint8_t *flags, uint64_t block, int64_t nblocks,
-                           uint64_t seed, uint32_t purpose, uint32_t threshold)
+/* The round keys of seed, broadcast to every 64-bit lane (words in the low halves). */
+typedef struct {
+    __m512i k0[10], k1[10];
+} fd_keys512;
+
+FD_TARGET_AVX512 static inline void fd_keys_avx512(fd_keys512 *k, uint64_t seed)
 {
-    enum { V = FD_AVX512_VECTORS, STEP = 8 * FD_AVX512_VECTORS };
+    for (int r = 0; r < 10; r++) {
+        k->k0[r] = _mm512_set1_epi64((uint32_t)((uint32_t)seed + (uint32_t)r * FD_W0));
+        k->k1[r] = _mm512_set1_epi64((uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * FD_W1));
+    }
+}
+
+/* The words of blocks block, ..., block + 8 FD_AVX512_VECTORS - 1 (mod 2**62), in
+ * position order: lo[u] holds the sixteen words of blocks block + 8u to block + 8u + 3,
+ * hi[u] those of the next four. fd_words_avx2 with AVX-512: eight blocks a vector, and
+ * vpternlogq for each round's three-way XOR. Block l of a vector ends with its words w
+ * in the low halves of c[w][l]; gathering them two 64-bit halves at a time puts blocks
+ * 0, 2, 4, 6 in one vector and 1, 3, 5, 7 in the other, and a two-source permutation
+ * puts them in order. */
+FD_TARGET_AVX512 static inline void fd_step_avx512(__m512i *lo, __m512i *hi,
+                                                   const fd_keys512 *k, uint64_t block,
+                                                   uint32_t purpose)
+{
+    enum { V = FD_AVX512_VECTORS };
     const __m512i m0 = _mm512_set1_epi64(FD_M0), m1 = _mm512_set1_epi64(FD_M1);
     const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i block_mask = _mm512_set1_epi64((int64_t)FD_BLOCK_MASK);
     const __m512i high = _mm512_set1_epi64((int64_t)0xFFFFFFFF00000000u);
     const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
     const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
-    const __m512i t = _mm512_set1_epi32((int)threshold);
-    __m512i k0[10], k1[10];
-    uint32_t last_words[4 * STEP];
-    uint8_t last_flags[4 * STEP];
-    for (int r = 0; r < 10; r++) {
-        k0[r] = _mm512_set1_epi64((uint32_t)((uint32_t)seed + (uint32_t)r * FD_W0));
-        k1[r] = _mm512_set1_epi64((uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * FD_W1));
+    __m512i c[4][V];
+    for (int u = 0; u < V; u++) {
+        __m512i b = _mm512_set1_epi64((int64_t)(block + (uint64_t)(8 * u)));
+        b = _mm512_and_si512(_mm512_add_epi64(b, lane), block_mask);
+        c[0][u] = b; /* the high half is junk to vpmuludq */
+        c[1][u] = _mm512_srli_epi64(b, 32);
+        c[2][u] = _mm512_set1_epi64(purpose);
+        c[3][u] = _mm512_setzero_si512();
     }
+    for (int r = 0; r < 10; r++) {
+        for (int u = 0; u < V; u++) {
+            __m512i p0 = _mm512_mul_epu32(c[0][u], m0), p1 = _mm512_mul_epu32(c[2][u], m1);
+            /* 0x96: a ^ b ^ c */
+            c[0][u] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c[1][u], k->k0[r],
+                                                0x96);
+            c[2][u] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c[3][u], k->k1[r],
+                                                0x96);
+            c[1][u] = p1;
+            c[3][u] = p0;
+        }
+    }
+    for (int u = 0; u < V; u++) {
+        /* 0xCA: a ? b : c, bit by bit; so the two words of a lane, w1 above w0 */
+        __m512i w01 =
+            _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[1][u], 32), c[0][u], 0xCA);
+        __m512i w23 =
+            _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[3][u], 32), c[2][u], 0xCA);
+        __m512i even = _mm512_unpacklo_epi64(w01, w23); /* blocks 0, 2, 4, 6 */
+        __m512i odd = _mm512_unpackhi_epi64(w01, w23);  /* blocks 1, 3, 5, 7 */
+        lo[u] = _mm512_permutex2var_epi64(even, first, odd);
+        hi[u] = _mm512_permutex2var_epi64(even, second, odd);
+    }
+}
+
+/* fd_words_portable's words with fd_step_avx512. A last, partial step is drawn whole into
+ * a buffer. */
+FD_TARGET_AVX512 static void fd_words_avx512(uint32_t *out, uint64_t block, int64_t nblocks,
+                                             uint64_t seed, uint32_t purpose)
+{
+    enum { V = FD_AVX512_VECTORS, STEP = 8 * FD_AVX512_VECTORS };
+    fd_keys512 k;
+    uint32_t last[4 * STEP];
+    fd_keys_avx512(&k, seed);
     for (int64_t q = 0; q < nblocks; q += STEP) {
-        __m512i c[4][V];
+        __m512i lo[V], hi[V];
+        fd_step_avx512(lo, hi, &k, block + (uint64_t)q, purpose);
+        uint32_t *o = nblocks - q >= STEP ? out + 4 * q : last;
         for (int u = 0; u < V; u++) {
-            __m512i b = _mm512_set1_epi64((int64_t)(block + (uint64_t)(q + 8 * u)));
-            b = _mm512_and_si512(_mm512_add_epi64(b, lane), block_mask);
-            c[0][u] = b; /* the high half is junk to vpmuludq */
-            c[1][u] = _mm512_srli_epi64(b, 32);
-            c[2][u] = _mm512_set1_epi64(purpose);
-            c[3][u] = _mm512_setzero_si512();
+            _mm512_storeu_si512((void *)(o + 32 * u), lo[u]);
+            _mm512_storeu_si512((void *)(o + 32 * u + 16), hi[u]);
         }
-        for (int r = 0; r < 10; r++) {
-            for (int u = 0; u < V; u++) {
-                __m512i p0 = _mm512_mul_epu32(c[0][u], m0), p1 = _mm512_mul_epu32(c[2][u], m1);
-                /* 0x96: a ^ b ^ c */
-                c[0][u] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c[1][u], k0[r],
-                                                    0x96);
-                c[2][u] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c[3][u], k1[r],
-                                                    0x96);
-                c[1][u] = p1;
-                c[3][u] = p0;
-            }
-        }
-        int whole = nblocks - q >= STEP;
-        uint32_t *wo = words == NULL ? NULL : whole ? words + 4 * q : last_words;
-        uint8_t *fo = words != NULL ? NULL : whole ? flags + 4 * q : last_flags;
+        if (o == last)
+            memcpy(out + 4 * q, last, (size_t)(4 * (nblocks - q)) * sizeof *out);
+    }
+}
+
+/* flags[i] = word i >= threshold for the words fd_words_avx512 would write: compared in
+ * the registers, so that a mask is never stored as words and read back. */
+FD_TARGET_AVX512 static void fd_flags_avx512(uint8_t *flags, uint64_t block, int64_t nblocks,
+                                             uint64_t seed, uint32_t purpose,
+                                             uint32_t threshold)
+{
+    enum { V = FD_AVX512_VECTORS, STEP = 8 * FD_AVX512_VECTORS };
+    const __m512i t = _mm512_set1_epi32((int)threshold);
+    fd_keys512 k;
+    uint8_t last[4 * STEP];
+    fd_keys_avx512(&k, seed);
+    for (int64_t q = 0; q < nblocks; q += STEP) {
+        __m512i lo[V], hi[V];
+        fd_step_avx512(lo, hi, &k, block + (uint64_t)q, purpose);
+        uint8_t *o = nblocks - q >= STEP ? flags + 4 * q : last;
         for (int u = 0; u < V; u++) {
-            /* 0xCA: a ? b : c, bit by bit; so the two words of a lane, w1 above w0 */
-            __m512i w01 = _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[1][u], 32),
-                                                    c[0][u], 0xCA);
-            __m512i w23 = _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[3][u], 32),
-                                                    c[2][u], 0xCA);
-            __m512i even = _mm512_unpacklo_epi64(w01, w23); /* blocks 0, 2, 4, 6 */
-            __m512i odd = _mm512_unpackhi_epi64(w01, w23);  /* blocks 1, 3, 5, 7 */
-            __m512i lo = _mm512_permutex2var_epi64(even, first, odd);
-            __m512i hi = _mm512_permutex2var_epi64(even, second, odd);
-            if (wo != NULL) {
-                _mm512_storeu_si512((void *)(wo + 32 * u), lo);
-                _mm512_storeu_si512((void *)(wo + 32 * u + 16), hi);
-            } else {
-                _mm_storeu_si128((__m128i *)(fo + 32 * u),
-                                 _mm_maskz_set1_epi8(_mm512_cmpge_epu32_mask(lo, t), 1));
-                _mm_storeu_si128((__m128i *)(fo + 32 * u + 16),
-                                 _mm_maskz_set1_epi8(_mm512_cmpge_epu32_mask(hi, t), 1));
-            }
+            _mm_storeu_si128((__m128i *)(o + 32 * u),
+                             _mm_maskz_set1_epi8(_mm512_cmpge_epu32_mask(lo[u], t), 1));
+            _mm_storeu_si128((__m128i *)(o + 32 * u + 16),
+                             _mm_maskz_set1_epi8(_mm512_cmpge_epu32_mask(hi[u], t), 1));
         }
-        if (!whole && words != NULL)
-            memcpy(words + 4 * q, last_words, (size_t)(4 * (nblocks - q)) * sizeof *words);
-        else if (!whole)
-            memcpy(flags + 4 * q, last_flags, (size_t)(4 * (nblocks - q)));
+        if (o == last)
+            memcpy(flags + 4 * q, last, (size_t)(4 * (nblocks - q)));
     }
 }
 
@@ -268,13 +328,13 @@ static int fd_use_simd(int level)
 }
 #endif
 
-/* fd_words_portable's words, through fd_draw_avx512 or fd_words_avx2 where enabled. */
+/* fd_words_portable's words, through fd_words_avx512 or fd_words_avx2 where enabled. */
 static inline void fd_words(uint32_t *out, uint64_t block, int64_t nblocks, uint64_t seed,
                             uint32_t purpose)
 {
 #ifdef FD_AVX2_VECTORS
     if (fd_simd == FD_AVX512) {
-        fd_draw_avx512(out, NULL, block, nblocks, seed, purpose, 0);
+        fd_words_avx512(out, block, nblocks, seed, purpose);
         return;
     }
     if (fd_simd == FD_AVX2) {
@@ -286,7 +346,7 @@ static inline void fd_words(uint32_t *out, uint64_t block, int64_t nblocks, uint
 }
 
 /* Blocks drawn at a time into a buffer on the stack: about 4 KiB of words, in whole steps
- * of fd_words_avx2 (24 of them) and fd_draw_avx512 (9). */
+ * of fd_words_avx2 (24 of them) and fd_words_avx512 (9). */
 #define FD_CHUNK 288
 
 /* On x86-64 Linux fd_keep, fd_normal (and affine.h's loops) are compiled for the x86-64-v4
@@ -324,7 +384,7 @@ static int fd_keep(uint8_t *flags, uint64_t pos, int64_t n, uint64_t seed, uint3
     uint32_t t = (uint32_t)threshold, words[4 * FD_CHUNK];
 #ifdef FD_AVX2_VECTORS
     if (fd_simd == FD_AVX512) { /* compared in the registers: no words stored */
-        fd_draw_avx512(NULL, flags, block, nblocks, seed, purpose, t);
+        fd_flags_avx512(flags, block, nblocks, seed, purpose, t);
         return skip;
     }
 #endif

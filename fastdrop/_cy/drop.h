@@ -1,0 +1,207 @@
+/* Dropout of a contiguous run in one pass: each vector of Philox words is compared with the
+ * threshold, selects, and is packed while it sits in the registers, so that words and flags
+ * never reach memory. AVX-512 and AVX2, picked at run time (fd_use_simd); elsewhere
+ * kernels.pyx draws flags with fd_keep and selects with affine.h's loops, the same bits.
+ *
+ * For 0 <= k < n, with u(k) the Bernoulli word at stream position pos + k:
+ *     y[k] = u(k) >= threshold ? x[k] * scale + shift : fill     (if y is not NULL)
+ *     bit bit0 + k of bits |= u(k) >= threshold                   (if bits is not NULL)
+ * in float (float32) or double (float64) and rounded as affine.h's loops do; a y of NULL
+ * draws the bits alone. x may be y. The bits must be zero where they are written. Words
+ * come in position order from fd_step_avx512 and fd_step_avx2; the vectors of a step that
+ * run past either end of the run (the first holds words before pos when pos is not a
+ * multiple of 4, the last words after pos + n) go through a word buffer one element at a
+ * time. */
+#ifndef FASTDROP_DROP_H
+#define FASTDROP_DROP_H
+
+#include "philox.h"
+
+typedef struct {
+    const void *x;
+    void *y;
+    uint8_t *bits;
+    int64_t bit0;
+    uint64_t pos;
+    int64_t n;
+    uint64_t seed;
+    uint32_t threshold;
+    double scale, shift, fill;
+} fd_run;
+
+/* The fused loops exist for this threshold at the level in use: 0 (p = 0) and 2**32 (p = 1)
+ * skip Philox in fd_keep instead. */
+static inline int fd_fused(uint64_t threshold)
+{
+    return fd_simd >= FD_AVX2 && threshold != 0 && threshold <= UINT32_MAX;
+}
+
+/* OR the low nbits bits of m into bits from bit q on. */
+static inline void fd_or_bits(uint8_t *bits, int64_t q, uint32_t m, int nbits)
+{
+    uint64_t v = (uint64_t)m << (q & 7);
+    uint8_t *b = bits + (q >> 3);
+    for (int i = 0; i < ((int)(q & 7) + nbits + 7) >> 3; i++) b[i] |= (uint8_t)(v >> (8 * i));
+}
+
+/* Element k of the run from its word, one at a time: the arithmetic of affine.h. */
+static inline void fd_one(const fd_run *r, int f64, int64_t k, uint32_t word)
+{
+    int keep = word >= r->threshold;
+    if (r->y != NULL && f64) {
+        double v = ((const double *)r->x)[k] * r->scale + r->shift;
+        ((double *)r->y)[k] = keep ? v : r->fill;
+    } else if (r->y != NULL) {
+        float v = ((const float *)r->x)[k] * (float)r->scale + (float)r->shift;
+        ((float *)r->y)[k] = keep ? v : (float)r->fill;
+    }
+    if (keep && r->bits != NULL) fd_or_bits(r->bits, r->bit0 + k, 1, 1);
+}
+
+/* The elements e <= k < e + len of the run whose words are words[0 .. len), those of them
+ * that lie in the run. */
+static inline void fd_some(const fd_run *r, int f64, int64_t e, const uint32_t *words, int len)
+{
+    for (int l = 0; l < len; l++)
+        if (e + l >= 0 && e + l < r->n) fd_one(r, f64, e + l, words[l]);
+}
+
+#ifdef FD_AVX2_VECTORS
+/* Elements e to e + 15, all in the run, from their words w. */
+FD_TARGET_AVX512 static inline __attribute__((always_inline)) void
+fd_put_avx512(const fd_run *r, int f64, int64_t e, __m512i w, __m512i t)
+{
+    __mmask16 keep = _mm512_cmpge_epu32_mask(w, t);
+    if (r->y != NULL && f64) {
+        const __m512d s = _mm512_set1_pd(r->scale), sh = _mm512_set1_pd(r->shift);
+        const __m512d fill = _mm512_set1_pd(r->fill);
+        const double *x = (const double *)r->x + e;
+        double *y = (double *)r->y + e;
+        __m512d v0 = _mm512_add_pd(_mm512_mul_pd(_mm512_loadu_pd(x), s), sh);
+        __m512d v1 = _mm512_add_pd(_mm512_mul_pd(_mm512_loadu_pd(x + 8), s), sh);
+        _mm512_storeu_pd(y, _mm512_mask_blend_pd((__mmask8)keep, fill, v0));
+        _mm512_storeu_pd(y + 8, _mm512_mask_blend_pd((__mmask8)(keep >> 8), fill, v1));
+    } else if (r->y != NULL) {
+        const __m512 s = _mm512_set1_ps((float)r->scale), sh = _mm512_set1_ps((float)r->shift);
+        const __m512 fill = _mm512_set1_ps((float)r->fill);
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps((const float *)r->x + e), s), sh);
+        _mm512_storeu_ps((float *)r->y + e, _mm512_mask_blend_ps(keep, fill, v));
+    }
+    if (r->bits != NULL) fd_or_bits(r->bits, r->bit0 + e, keep, 16);
+}
+
+/* The run with fd_step_avx512, float64 if f64 (a constant where inlined: one loop each). */
+FD_TARGET_AVX512 static inline __attribute__((always_inline)) void
+fd_drop_avx512_as(const fd_run *r, int f64)
+{
+    enum { V = FD_AVX512_VECTORS };
+    const __m512i t = _mm512_set1_epi32((int)r->threshold);
+    fd_keys512 k;
+    uint32_t words[32];
+    fd_keys_avx512(&k, r->seed);
+    uint64_t block = r->pos >> 2;
+    for (int64_t e = -(int64_t)(r->pos & 3); e < r->n; e += 32 * V, block += 8 * V) {
+        __m512i lo[V], hi[V];
+        fd_step_avx512(lo, hi, &k, block, FD_BERNOULLI);
+        for (int u = 0; u < V; u++) {
+            int64_t a = e + 32 * u;
+            if (a >= 0 && a + 32 <= r->n) {
+                fd_put_avx512(r, f64, a, lo[u], t);
+                fd_put_avx512(r, f64, a + 16, hi[u], t);
+            } else {
+                _mm512_storeu_si512((void *)words, lo[u]);
+                _mm512_storeu_si512((void *)(words + 16), hi[u]);
+                fd_some(r, f64, a, words, 32);
+            }
+        }
+    }
+}
+
+/* A copy of the run, since a store through bits (uint8_t) could otherwise change *r. */
+FD_TARGET_AVX512 static void fd_drop_avx512(fd_run r, int f64)
+{
+    if (f64)
+        fd_drop_avx512_as(&r, 1);
+    else
+        fd_drop_avx512_as(&r, 0);
+}
+
+/* Elements e to e + 7, all in the run, from their words w: keep where w >= t, unsigned, is
+ * max(w, t) == w. */
+FD_TARGET_AVX2 static inline __attribute__((always_inline)) void
+fd_put_avx2(const fd_run *r, int f64, int64_t e, __m256i w, __m256i t)
+{
+    __m256i keep = _mm256_cmpeq_epi32(_mm256_max_epu32(w, t), w);
+    if (r->y != NULL && f64) {
+        const __m256d s = _mm256_set1_pd(r->scale), sh = _mm256_set1_pd(r->shift);
+        const __m256d fill = _mm256_set1_pd(r->fill);
+        const double *x = (const double *)r->x + e;
+        double *y = (double *)r->y + e;
+        __m256d k0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(keep)));
+        __m256d k1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(keep, 1)));
+        __m256d v0 = _mm256_add_pd(_mm256_mul_pd(_mm256_loadu_pd(x), s), sh);
+        __m256d v1 = _mm256_add_pd(_mm256_mul_pd(_mm256_loadu_pd(x + 4), s), sh);
+        _mm256_storeu_pd(y, _mm256_blendv_pd(fill, v0, k0));
+        _mm256_storeu_pd(y + 4, _mm256_blendv_pd(fill, v1, k1));
+    } else if (r->y != NULL) {
+        const __m256 s = _mm256_set1_ps((float)r->scale), sh = _mm256_set1_ps((float)r->shift);
+        const __m256 fill = _mm256_set1_ps((float)r->fill);
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps((const float *)r->x + e), s), sh);
+        _mm256_storeu_ps((float *)r->y + e, _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(keep)));
+    }
+    if (r->bits != NULL)
+        fd_or_bits(r->bits, r->bit0 + e, (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(keep)),
+                   8);
+}
+
+/* The run with fd_step_avx2, float64 if f64. */
+FD_TARGET_AVX2 static inline __attribute__((always_inline)) void
+fd_drop_avx2_as(const fd_run *r, int f64)
+{
+    enum { V = FD_AVX2_VECTORS };
+    const __m256i t = _mm256_set1_epi32((int)r->threshold);
+    fd_keys256 k;
+    uint32_t words[16];
+    fd_keys_avx2(&k, r->seed);
+    uint64_t block = r->pos >> 2;
+    for (int64_t e = -(int64_t)(r->pos & 3); e < r->n; e += 16 * V, block += 4 * V) {
+        __m256i lo[V], hi[V];
+        fd_step_avx2(lo, hi, &k, block, FD_BERNOULLI);
+        for (int u = 0; u < V; u++) {
+            int64_t a = e + 16 * u;
+            if (a >= 0 && a + 16 <= r->n) {
+                fd_put_avx2(r, f64, a, lo[u], t);
+                fd_put_avx2(r, f64, a + 8, hi[u], t);
+            } else {
+                _mm256_storeu_si256((__m256i *)words, lo[u]);
+                _mm256_storeu_si256((__m256i *)(words + 8), hi[u]);
+                fd_some(r, f64, a, words, 16);
+            }
+        }
+    }
+}
+
+FD_TARGET_AVX2 static void fd_drop_avx2(fd_run r, int f64)
+{
+    if (f64)
+        fd_drop_avx2_as(&r, 1);
+    else
+        fd_drop_avx2_as(&r, 0);
+}
+#endif
+
+/* The run, float64 if f64, at the level in use; only where fd_fused(threshold). */
+static void fd_drop(const fd_run *r, int f64)
+{
+#ifdef FD_AVX2_VECTORS
+    if (fd_simd == FD_AVX512)
+        fd_drop_avx512(*r, f64);
+    else
+        fd_drop_avx2(*r, f64);
+#else
+    (void)r;
+    (void)f64;
+#endif
+}
+
+#endif
