@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import pytest
 from stand_ins import numpy_rows
 
@@ -14,6 +15,7 @@ from fastdrop._tools.timing import round_times, summarize
 from fastdrop.testing import BOUND
 
 US = 1e-6
+F4 = np.dtype(np.float32)
 
 
 class FakeClock:
@@ -96,7 +98,7 @@ def test_a_steady_case_is_not_flagged():
 
 @pytest.mark.parametrize(("twin_us", "flagged"), [(2.15, False), (1.85, False), (2.3, True)])
 def test_rows_that_run_the_same_code_must_agree_within_10_percent(twin_us, flagged):
-    twin = bench.same_code("fastdrop auto")
+    twin = bench.same_code("fastdrop auto", F4, 100_000)
     assert twin is not None and twin != "fastdrop auto"
     records = _records({BOUND: [1 * US], "fastdrop auto": [2 * US], twin: [twin_us * US]})
     flags = records[0]["case_flags"]
@@ -107,8 +109,8 @@ def test_rows_that_run_the_same_code_must_agree_within_10_percent(twin_us, flagg
 
 
 def test_only_auto_has_a_same_code_twin():
-    assert bench.same_code("fastdrop cython") is None
-    assert bench.same_code(BOUND) is None
+    assert bench.same_code("fastdrop cython", F4, 64) is None
+    assert bench.same_code(BOUND, F4, 64) is None
 
 
 def test_time_apart_times_the_rows_in_another_process():
