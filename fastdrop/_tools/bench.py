@@ -37,8 +37,10 @@ QUICK_RATES = (0.1,)
 QUICK_DTYPES = ("float32",)
 UNSTABLE = 0.10  # a row whose spread is over this is unstable
 SAME_CODE = 0.10  # how far apart two rows that run the same code may be
+AUTO_SLACK = 0.05  # how much slower than the fastest backend auto may be
 
 Rows = dict[str, Callable[[], object]]
+BACKEND_ROWS = frozenset(f"fastdrop {name}" for name in _backends.NAMES)  # not auto's
 # Input, drop rate and thread count -> the peers' rows, as fastdrop._tools.peers.peer_rows.
 PeerRows = Callable[[np.ndarray, float, int], Rows]
 
@@ -161,8 +163,10 @@ def case_records(
     Each row's median and spread (:func:`fastdrop._tools.timing.summarize`) give its ns
     per element, GB/s and ratio to the bound's median. The case is flagged, in every
     record's ``case_flags``, for each row whose spread is over ``UNSTABLE`` (the bound's
-    among them: the scale-copy moved between rounds) and for each pair of rows that run
-    the same code (:func:`same_code`) whose medians are more than ``SAME_CODE`` apart.
+    among them: the scale-copy moved between rounds), for each pair of rows that run
+    the same code (:func:`same_code`) whose medians are more than ``SAME_CODE`` apart,
+    and when ``fastdrop auto``'s median is more than ``AUTO_SLACK`` over that of the
+    fastest of fastdrop's backends (its dispatch table, ``fastdrop tune``, is off here).
 
     Parameters
     ----------
@@ -189,6 +193,12 @@ def case_records(
             a, b = sorted((summaries[name].median, summaries[twin].median))
             if b > (1 + SAME_CODE) * a:
                 flags.append(f"{name} and {twin} differ by {b / a - 1:.0%}")
+    own = [(s.median, name) for name, s in summaries.items() if name in BACKEND_ROWS]
+    if "fastdrop auto" in summaries and own:
+        fastest, name = min(own)
+        auto = summaries["fastdrop auto"].median
+        if auto > (1 + AUTO_SLACK) * fastest:
+            flags.append(f"fastdrop auto takes {auto / fastest - 1:.0%} longer than {name}")
     return [
         {
             "size": n,
