@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import fastdrop
+from fastdrop._engine import backends as _backends
 
 settings.register_profile(
     "fastdrop",
@@ -24,3 +25,12 @@ FAST = [name for name in ("numba", "cython") if name in fastdrop.available_backe
 def fast_backend(request) -> str:
     """Each compiled backend in turn."""
     return request.param
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir_of_the_session(tmp_path_factory):
+    """Point the cache directory, for this process and those it starts, at an empty one:
+    no test reads a dispatch table of the machine's (auto runs its built-in order unless
+    a test writes a table), or writes one there."""
+    os.environ["FASTDROP_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    _backends.retune()  # in case collection made an auto call

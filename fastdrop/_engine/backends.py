@@ -2,8 +2,9 @@
 
 Selection order for a call: the ``backend=`` argument, then the innermost
 ``use_backend(...)`` block of the calling thread, then ``set_backend(...)``, then the
-``FASTDROP_BACKEND`` environment variable, then ``"auto"``. Thread counts are
-``fastdrop._engine.threads``'s.
+``FASTDROP_BACKEND`` environment variable, then ``"auto"``. Under auto, each call goes
+by this machine's dispatch table (``fastdrop tune``, ``fastdrop._engine.tuning``) for its
+dtype and size, else by ``AUTO_ORDER``. Thread counts are ``fastdrop._engine.threads``'s.
 """
 
 from __future__ import annotations
@@ -13,20 +14,31 @@ import contextvars
 import importlib
 import os
 import warnings
+from bisect import bisect_right
 from collections.abc import Iterator
 from types import ModuleType
+
+import numpy as np
 
 NAMES = ("numba", "cython", "numpy")
 _MODULES = {"numba": "fastdrop._numba", "cython": "fastdrop._cy", "numpy": "fastdrop._numpy"}
 
-# "auto" takes the first available backend of AUTO_ORDER. Side by side on a 2-core AVX2
-# machine (fastdrop bench, 64 to 1e7 elements), Cython takes 0.04-1.0x Numba's time on
-# every dtype at every size, has the lower call overhead and needs no JIT, so a process
-# that has Cython never imports Numba under auto. See README "Dispatch".
+# Without a dispatch table for the call's dtype (or when the backend it names cannot
+# load), "auto" takes the first available backend of AUTO_ORDER. Side by side on a 2-core
+# AVX2 machine (fastdrop bench, 64 to 1e7 elements), Cython took 0.04-1.0x Numba's time
+# on every dtype at every size; it has the lower call overhead and needs no JIT, so a
+# process without a table never imports Numba under auto. See README "Dispatch".
 AUTO_ORDER = ("cython", "numba", "numpy")
 
 _loaded: dict[str, ModuleType] = {}
 _failed: dict[str, str] = {}
+
+# A dispatch table as lookups read it: dtype (either byte order) -> (the sizes from which
+# auto's choice changes, the choices: one more, the first for sizes below the first size).
+Lookups = dict[np.dtype, tuple[tuple[int, ...], tuple[str, ...]]]
+# This machine's (fastdrop._engine.tuning.in_force); {} without a table in force; None
+# until the first auto call reads it.
+_tuned: Lookups | None = None
 
 _backend_default = os.environ.get("FASTDROP_BACKEND", "auto") or "auto"
 _backend_scope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -65,8 +77,8 @@ def why_unavailable(name: str) -> str | None:
 
 
 def available_backends() -> list[str]:
-    """The backends that work in this process, in the order of ``NAMES`` (auto prefers
-    Cython, then Numba, then the NumPy reference).
+    """The backends that work in this process, in the order of ``NAMES`` (without a
+    dispatch table, auto prefers Cython, then Numba, then the NumPy reference).
 
     Returns
     -------
@@ -101,13 +113,52 @@ def requested(backend: object) -> str:
     return check_name(_backend_default, "FASTDROP_BACKEND")
 
 
-def resolve(name: str) -> tuple[str, ModuleType]:
-    """The backend that runs a call: ``name`` itself, or auto's choice."""
+def _read_tuned() -> Lookups:
+    global _tuned
+    from fastdrop._engine import tuning  # at the first auto call: import fastdrop stays quick
+
+    _tuned = {}  # what auto follows if reading fails (a warning turned into an error, say)
+    _tuned = tuning.in_force()
+    return _tuned
+
+
+def retune() -> None:
+    """Read this machine's dispatch table again at the next auto call (once ``fastdrop
+    tune`` has written or removed it, say)."""
+    global _tuned
+    _tuned = None
+
+
+def tuned(dtype: np.dtype, n: int) -> str | None:
+    """The backend that this machine's dispatch table names for ``n`` elements of
+    ``dtype``, or None where it names none (no table, or none for this dtype).
+
+    The table is measured on the forward kernel; for the other kernels (the mask, the
+    backward, Gaussian noise, the fused add, eval mode's scale) the forward kernel's
+    choice for the same dtype and size stands in: they stream the same data through the
+    same Philox draws and thread pools.
+    """
+    table = _tuned if _tuned is not None else _read_tuned()
+    rule = table.get(dtype)
+    if rule is None:
+        return None
+    return rule[1][bisect_right(rule[0], n)]
+
+
+def resolve(name: str, dtype: np.dtype | None = None, n: int = 0) -> tuple[str, ModuleType]:
+    """The backend that runs a call of ``n`` elements of ``dtype``: ``name`` itself, or
+    auto's choice (the dispatch table's, else the first of ``AUTO_ORDER`` that loads;
+    without a ``dtype``, the latter)."""
     if name != "auto":
         module = load(name)
         if module is None:
             raise ValueError(f"the {name!r} backend is not available: {_failed[name]}")
         return name, module
+    chosen = None if dtype is None else tuned(dtype, n)
+    if chosen is not None:
+        module = load(chosen)
+        if module is not None:
+            return chosen, module
     for candidate in AUTO_ORDER:
         module = load(candidate)
         if module is not None:
@@ -115,11 +166,19 @@ def resolve(name: str) -> tuple[str, ModuleType]:
     raise RuntimeError("no fastdrop backend can be loaded")  # numpy always can
 
 
-def common_entry(backend: object) -> ModuleType | None:
+def common_entry(backend: object, x: object) -> ModuleType | None:
     """The Cython backend, whose ``common`` runs the whole of the common ``dropout`` call
-    in C, when the backend in force for a call with ``backend=backend`` would run it on
-    Cython (``"auto"`` or ``"cython"``); None otherwise."""
-    if requested(backend) not in ("auto", "cython"):
+    in C, when the backend in force for a call on ``x`` with ``backend=backend`` would run
+    it on Cython (``"cython"``, or ``"auto"`` where the dispatch table does not name
+    another backend for ``x``); None otherwise."""
+    name = requested(backend)
+    if name == "auto":
+        table = _tuned if _tuned is not None else _read_tuned()
+        if table and type(x) is np.ndarray:  # Cython's common takes no other x
+            rule = table.get(x.dtype)  # tuned(x.dtype, x.size), inlined: a hot path
+            if rule is not None and rule[1][bisect_right(rule[0], x.size)] != "cython":
+                return None
+    elif name != "cython":
         return None
     return load("cython")
 

@@ -33,6 +33,7 @@ from fastdrop._engine.request import (
 )
 
 NO_BITS = np.empty((0, 0), np.uint8)  # forward: no mask wanted
+FLOAT32 = np.dtype(np.float32)
 
 
 @dataclass(slots=True)
@@ -51,13 +52,16 @@ def run(req: Request, inputs: Sequence[Any] = (), window: Window | None = None) 
     """The result of ``req`` on ``inputs`` (for a :class:`Mask`, none), whose elements are
     ``window`` of a larger array (None: the whole of the first input).
 
-    Under ``"auto"``, a Numba that fails at run time (unable to compile, say) is dropped
-    with a warning, and the call goes to the next backend.
+    Under ``"auto"``, the backend is the dispatch table's for the first input's dtype
+    and the window's size (a mask has no dtype: float32's stands in), and a Numba that
+    fails at run time (unable to compile, say) is dropped with a warning, and the call
+    goes to the next backend.
     """
     if window is None:
         window = Window.whole(inputs[0].shape)
+    dtype = inputs[0].dtype if inputs else FLOAT32
     while True:
-        name, module = backends.resolve(req.backend)
+        name, module = backends.resolve(req.backend, dtype, window.size)
         try:
             return _execute(req, cast(Kernels, module), inputs, window)
         except Exception as exc:
@@ -87,8 +91,9 @@ def common(x: object, p: object, rng: object, offset: object, backend: object) -
     """``dropout(x, p, rng=rng, offset=offset)`` whole in C (Cython's ``common``), when
     ``x``, ``p``, ``rng`` and ``offset`` are of its kind (an aligned, C-contiguous, native
     float32 or float64 array, a float, two ints) and the backend in force for
-    ``backend=backend`` runs on Cython; else None, and the caller takes the general path."""
-    cython = backends.common_entry(backend)
+    ``backend=backend`` runs it on Cython; else None, and the caller takes the general
+    path."""
+    cython = backends.common_entry(backend, x)
     if cython is None:
         return None
     return cython.common(x, p, rng, offset, threads.usable(), cython.PARALLEL_MIN)

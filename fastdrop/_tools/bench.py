@@ -27,8 +27,9 @@ import numpy as np
 
 import fastdrop
 from fastdrop._engine import backends as _backends
+from fastdrop._engine import tuning
 from fastdrop._tools import peers
-from fastdrop._tools.timing import Clock, round_times, summarize
+from fastdrop._tools.timing import Clock, Key, round_times, summarize
 from fastdrop.testing import BENCH_RATES, BENCH_SIZES, BOUND, DTYPES, make_array
 
 QUICK_SIZES = (10_000, 1_000_000)
@@ -36,8 +37,10 @@ QUICK_RATES = (0.1,)
 QUICK_DTYPES = ("float32",)
 UNSTABLE = 0.10  # a row whose spread is over this is unstable
 SAME_CODE = 0.10  # how far apart two rows that run the same code may be
+AUTO_SLACK = 0.05  # how much slower than the fastest backend auto may be
 
 Rows = dict[str, Callable[[], object]]
+BACKEND_ROWS = frozenset(f"fastdrop {name}" for name in _backends.NAMES)  # not auto's
 # Input, drop rate and thread count -> the peers' rows, as fastdrop._tools.peers.peer_rows.
 PeerRows = Callable[[np.ndarray, float, int], Rows]
 
@@ -49,7 +52,8 @@ class Implementations(Protocol):
     def __call__(self, x: np.ndarray, p: float, *, peers: bool = True) -> Rows: ...
 
 
-def _progress(done: int, total: int, label: str) -> None:
+def progress(done: int, total: int, label: str) -> None:
+    """Draw a progress bar on stderr: ``done`` of ``total`` steps, the next one ``label``."""
     width = 30
     filled = width * done // total
     bar = "#" * filled + "." * (width - filled)
@@ -61,10 +65,29 @@ def _input(dtype: str, n: int) -> np.ndarray:
     return make_array((n,), np.dtype(dtype).type)
 
 
-def _rounds(rows: Rows, n: int, budget: float, clock: Clock) -> dict[str, list[float]]:
+def rounds(
+    rows: dict[Key, Callable[[], object]], n: int, budget: float, clock: Clock
+) -> dict[Key, list[float]]:
     """:func:`round_times` of ``rows`` on ``n`` elements. Small calls are timed in
     batches, so that the clock's own cost does not count. The inputs hold inf: the
-    peers' idioms turn a dropped one into NaN, silently here."""
+    peers' idioms turn a dropped one into NaN, silently here.
+
+    Parameters
+    ----------
+    rows : dict
+        Name -> zero-argument callable.
+    n : int
+        Elements each call processes.
+    budget : float
+        Seconds of rounds, beyond the first 3.
+    clock : callable
+        The clock, as :func:`round_times` takes it.
+
+    Returns
+    -------
+    dict
+        Name -> seconds per call in each round.
+    """
     with np.errstate(invalid="ignore"):
         return round_times(rows, budget, number=max(1, 100_000 // max(n, 1)), clock=clock)
 
@@ -73,7 +96,7 @@ def _time_peers(
     peer_rows: PeerRows, dtype: str, n: int, p: float, budget: float, n_threads: int
 ) -> dict[str, list[float]]:
     """What :func:`time_apart` runs in the child process."""
-    return _rounds(peer_rows(_input(dtype, n), p, n_threads), n, budget, time.perf_counter)
+    return rounds(peer_rows(_input(dtype, n), p, n_threads), n, budget, time.perf_counter)
 
 
 def time_apart(
@@ -109,33 +132,41 @@ def time_apart(
         return pool.submit(_time_peers, *args).result()
 
 
-def same_code(name: str) -> str | None:
-    """The row that runs the same code as row ``name``: auto's backend's for
-    ``fastdrop auto``, else none.
+def same_code(name: str, dtype: np.dtype, n: int) -> str | None:
+    """The row that runs the same code as row ``name`` on ``n`` elements of ``dtype``:
+    the backend's that auto takes there for ``fastdrop auto``, else none.
 
     Parameters
     ----------
     name : str
         A row name.
+    dtype : numpy.dtype
+        The case's dtype.
+    n : int
+        The case's size.
 
     Returns
     -------
     str or None
         The other row's name.
     """
-    return f"fastdrop {_backends.resolve('auto')[0]}" if name == "fastdrop auto" else None
+    if name != "fastdrop auto":
+        return None
+    return f"fastdrop {_backends.resolve('auto', dtype, n)[0]}"
 
 
 def case_records(
-    times: dict[str, list[float]], n: int, itemsize: int, apart: frozenset[str] = frozenset()
+    times: dict[str, list[float]], n: int, dtype: np.dtype, apart: frozenset[str] = frozenset()
 ) -> list[dict]:
     """One record per row of a case, from the rounds of every row.
 
     Each row's median and spread (:func:`fastdrop._tools.timing.summarize`) give its ns
     per element, GB/s and ratio to the bound's median. The case is flagged, in every
     record's ``case_flags``, for each row whose spread is over ``UNSTABLE`` (the bound's
-    among them: the scale-copy moved between rounds) and for each pair of rows that run
-    the same code (:func:`same_code`) whose medians are more than ``SAME_CODE`` apart.
+    among them: the scale-copy moved between rounds), for each pair of rows that run
+    the same code (:func:`same_code`) whose medians are more than ``SAME_CODE`` apart,
+    and when ``fastdrop auto``'s median is more than ``AUTO_SLACK`` over that of the
+    fastest of fastdrop's backends (its dispatch table, ``fastdrop tune``, is off here).
 
     Parameters
     ----------
@@ -143,8 +174,8 @@ def case_records(
         Row name -> seconds per call in each round, the bound's among them.
     n : int
         Elements of the input.
-    itemsize : int
-        Bytes per element.
+    dtype : numpy.dtype
+        The input's dtype.
     apart : frozenset
         The rows timed in a process of their own.
 
@@ -157,11 +188,17 @@ def case_records(
     bound = summaries[BOUND].median
     flags = [f"{name} ±{s.spread:.1%}" for name, s in summaries.items() if s.spread > UNSTABLE]
     for name in summaries:
-        twin = same_code(name)
+        twin = same_code(name, dtype, n)
         if twin in summaries:
             a, b = sorted((summaries[name].median, summaries[twin].median))
             if b > (1 + SAME_CODE) * a:
                 flags.append(f"{name} and {twin} differ by {b / a - 1:.0%}")
+    own = [(s.median, name) for name, s in summaries.items() if name in BACKEND_ROWS]
+    if "fastdrop auto" in summaries and own:
+        fastest, name = min(own)
+        auto = summaries["fastdrop auto"].median
+        if auto > (1 + AUTO_SLACK) * fastest:
+            flags.append(f"fastdrop auto takes {auto / fastest - 1:.0%} longer than {name}")
     return [
         {
             "size": n,
@@ -169,7 +206,7 @@ def case_records(
             "seconds": s.median,
             "spread": s.spread,
             "ns_per_element": s.median / n * 1e9,
-            "gb_per_s": 2 * n * itemsize / s.median / 1e9,
+            "gb_per_s": 2 * n * dtype.itemsize / s.median / 1e9,
             "ratio_to_bound": s.median / bound,
             "unstable": s.spread > UNSTABLE,
             "own_process": name in apart,
@@ -214,13 +251,13 @@ def measure(
     cases = [(d, n, p) for d in dtypes for n in sizes for p in rates]
     records = []
     for i, (dtype, n, p) in enumerate(cases):
-        _progress(i, len(cases), f"{dtype} n={n} p={p}")
+        progress(i, len(cases), f"{dtype} n={n} p={p}")
         x = _input(dtype, n)
-        times = _rounds(implementations(x, p, peers=False), n, budget, clock)
+        times = rounds(implementations(x, p, peers=False), n, budget, clock)
         apart = time_apart(apart_rows, dtype, n, p, budget) if apart_rows else {}
-        for record in case_records({**times, **apart}, n, x.itemsize, frozenset(apart)):
+        for record in case_records({**times, **apart}, n, x.dtype, frozenset(apart)):
             records.append({"dtype": dtype, "p": p, **record})
-    _progress(len(cases), len(cases), "done")
+    progress(len(cases), len(cases), "done")
     return records
 
 
@@ -263,24 +300,6 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines + flagged(records))
 
 
-def cpu_model() -> str:
-    """This machine's CPU model, as the OS names it.
-
-    Returns
-    -------
-    str
-        The model name, or the architecture where the OS does not say.
-    """
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def meta() -> dict:
     """What a bench ran on: versions, machine, CPU model, threads and backends.
 
@@ -292,7 +311,7 @@ def meta() -> dict:
     return {
         **dict(peers.versions()),
         "machine": platform.machine(),
-        "cpu": cpu_model(),
+        "cpu": tuning.cpu()[0],
         "threads": fastdrop.get_num_threads(),
         "backends": fastdrop.available_backends(),
     }

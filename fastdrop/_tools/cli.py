@@ -1,10 +1,11 @@
 """``python -m fastdrop`` / ``fastdrop``: what this install can do, and how fast it is here.
 
-Prints the versions, the backends that load, the thread count, and a quick side-by-side
-table. fastdrop's rows are timed in this process, interleaved, the peers' in a process of
-their own (as by ``fastdrop bench``), and each median is reported as a ratio to that of a
-parallel scale-copy ``y = x * s`` of the same array with the same threads: the memory
-bandwidth bound that dropout cannot beat.
+Prints the versions, the backends that load, the thread count, the dispatch table auto
+follows (``fastdrop tune``), and a quick side-by-side table. fastdrop's rows are timed in
+this process, interleaved, the peers' in a process of their own (as by ``fastdrop
+bench``), and each median is reported as a ratio to that of a parallel scale-copy
+``y = x * s`` of the same array with the same threads: the memory bandwidth bound that
+dropout cannot beat.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fastdrop._contract import stream
 from fastdrop._contract.kernels import Kernels
 from fastdrop._engine import backends as _backends
 from fastdrop._engine import threads as _threads
-from fastdrop._tools import bench, peers
+from fastdrop._tools import bench, peers, tune
 from fastdrop._tools.timing import best_times
 from fastdrop.testing import BOUND, PIPELINES, REFERENCE_LIMIT, pipelines
 
@@ -36,6 +37,7 @@ def report() -> str:
         why = _backends.why_unavailable(name) if _backends.load(name) is None else None
         lines.append(f"{'backend ' + name:<22}{'available' if why is None else why}")
     lines.append(f"{'default backend':<22}{fastdrop.get_backend()}")
+    lines.append(f"{'dispatch table':<22}{tune.describe()[0]}")
     serial = ", ".join(
         f"{k.PARALLEL_MIN} ({name})"
         for name in ("cython", "numba")
@@ -171,13 +173,14 @@ def parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
         Without a command, the options of the environment report and speed table; with
-        the ``bench`` command, those of :mod:`fastdrop._tools.bench`.
+        the ``bench`` command, those of :mod:`fastdrop._tools.bench`; with ``tune``, those
+        of :mod:`fastdrop._tools.tune`.
     """
     cli = argparse.ArgumentParser(
         prog="fastdrop",
         description="Without a command: the versions, backends and threads of this install of "
         "fastdrop, and a quick speed table. The bench command compares fastdrop with the "
-        "installed peers.",
+        "installed peers; the tune command measures which backend auto runs here.",
     )
     cli.add_argument("--version", action="version", version=f"fastdrop {fastdrop.__version__}")
     report_options = cli.add_argument_group("without a command")
@@ -221,6 +224,18 @@ def parser() -> argparse.ArgumentParser:
         "and the ratio to a scale-copy, the memory-bandwidth bound.",
     )
     bench.add_arguments(bench_command)
+    bench_command.set_defaults(run=bench.command)
+    tune_command = commands.add_parser(
+        "tune",
+        help="measure which backend auto runs on this machine, by dtype and size",
+        description="Time the compiled backends' dropout kernel on this machine, in "
+        "interleaved rounds per case (dtype, size), and store which one auto takes for each "
+        "in the cache directory ($FASTDROP_CACHE_DIR, else the platform's user cache), keyed "
+        "by the CPU and the versions of fastdrop, NumPy, Numba and Python. Without a table "
+        "that matches, auto runs Cython, then Numba, then NumPy: the first that loads.",
+    )
+    tune.add_arguments(tune_command)
+    tune_command.set_defaults(run=tune.command)
     return cli
 
 
@@ -254,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if given:
             cli.error(f"argument {given[0]}: not allowed before the {args.command} command")
-        return bench.command(args)
+        return args.run(args)
     print(report())
     if args.no_speed:
         return 0

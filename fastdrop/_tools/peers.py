@@ -29,8 +29,9 @@ PEERS = ("torch", "jax")  # the packages whose rows peer_rows and family_peer_ro
 
 
 def bound_kernels() -> ModuleType:
-    """The kernels of the scale-copy bound: those auto takes, Cython's where it is built
-    (its scale-copy took 0.89-0.99x Numba's time, float16 to float64).
+    """The kernels of the scale-copy bound: the first of auto's built-in order, Cython's
+    where it is built (its scale-copy took 0.89-0.99x Numba's time, float16 to float64),
+    whatever this machine's dispatch table says, so that the bound stays put.
 
     Returns
     -------
