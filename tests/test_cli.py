@@ -199,14 +199,17 @@ def test_best_times_interleaves_and_counts_calls():
     from fastdrop._tools.timing import best_times
 
     order: list[str] = []
-    rows = {name: (lambda n=name: order.append(n)) for name in ("a", "b")}
+    names = ("a", "b", "c", "d")
+    rows = {name: (lambda n=name: order.append(n)) for name in names}
     times = best_times(rows, number=2)
-    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
-    # one warm-up call each, then three rounds of two calls each, row after row, each
-    # round starting one row later than the last
-    warm_up, rounds = order[:2], [order[2:6], order[6:10], order[10:]]
-    assert warm_up == ["a", "b"]
-    assert rounds == [["a", "a", "b", "b"], ["b", "b", "a", "a"], ["a", "a", "b", "b"]]
+    assert set(times) == set(names) and all(t >= 0 for t in times.values())
+    # one warm-up call each, then three rounds of two calls of each row in turn, each
+    # round in its own order, so that no row always follows the same one
+    warm_up, calls = order[:4], order[4:]
+    assert warm_up == list(names) and len(calls) == 3 * 8
+    rounds = [calls[8 * r : 8 * r + 8 : 2] for r in range(3)]
+    assert calls[::2] == calls[1::2] and all(sorted(r) == list(names) for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1
 
 
 def test_pipelines_table():
