@@ -501,7 +501,6 @@ cdef void _parallel(Job *j, int n_threads):
 
 
 cdef object _ndarray = np.ndarray
-cdef object _empty_like = np.empty_like
 
 
 def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
@@ -531,7 +530,7 @@ def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
     if ((kind != cnp.NPY_FLOAT and kind != cnp.NPY_DOUBLE) or not cnp.PyArray_ISCARRAY_RO(a)
             or not cnp.PyArray_ISNOTSWAPPED(a)):
         return None
-    y = _empty_like(a)
+    y = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), kind, 0)  # empty_like(a)
     j.kernel = FORWARD
     j.kind = kind
     j.n = cnp.PyArray_SIZE(a)

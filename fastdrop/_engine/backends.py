@@ -171,7 +171,10 @@ def common_entry(backend: object, x: object) -> ModuleType | None:
     in C, when the backend in force for a call on ``x`` with ``backend=backend`` would run
     it on Cython (``"cython"``, or ``"auto"`` where the dispatch table does not name
     another backend for ``x``); None otherwise."""
-    name = requested(backend)
+    # requested(backend), inlined for the names that need no check: a hot path
+    name = backend if backend is not None else _backend_scope.get() or _backend_default
+    if type(name) is not str or name not in ("auto", "cython"):
+        name = requested(backend)  # checks the name: raises for a bad one
     if name == "auto":
         table = _tuned if _tuned is not None else _read_tuned()
         if table and type(x) is np.ndarray:  # Cython's common takes no other x
@@ -180,7 +183,7 @@ def common_entry(backend: object, x: object) -> ModuleType | None:
                 return None
     elif name != "cython":
         return None
-    return load("cython")
+    return _loaded.get("cython") or load("cython")
 
 
 def get_backend() -> str:
