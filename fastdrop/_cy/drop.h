@@ -36,12 +36,20 @@ static inline int fd_fused(uint64_t threshold)
     return fd_simd >= FD_AVX2 && threshold != 0 && threshold <= UINT32_MAX;
 }
 
-/* OR the low nbits bits of m into bits from bit q on. */
+/* OR the low nbits bits of m into bits from bit q on: one store where q starts a byte and
+ * nbits fills whole ones (every run of a contiguous array but the first vector). */
 static inline void fd_or_bits(uint8_t *bits, int64_t q, uint32_t m, int nbits)
 {
-    uint64_t v = (uint64_t)m << (q & 7);
     uint8_t *b = bits + (q >> 3);
-    for (int i = 0; i < ((int)(q & 7) + nbits + 7) >> 3; i++) b[i] |= (uint8_t)(v >> (8 * i));
+    if ((q & 7) == 0 && nbits == 16) {
+        uint16_t v = (uint16_t)m;
+        memcpy(b, &v, 2); /* the bytes are zero: OR is a store */
+    } else if ((q & 7) == 0 && nbits == 8) {
+        b[0] = (uint8_t)m;
+    } else {
+        uint64_t v = (uint64_t)m << (q & 7);
+        for (int i = 0; i < ((int)(q & 7) + nbits + 7) >> 3; i++) b[i] |= (uint8_t)(v >> (8 * i));
+    }
 }
 
 /* Element k of the run from its word, one at a time: the arithmetic of affine.h. */
