@@ -25,6 +25,10 @@ LOW = np.uint64(2**32 - 1)
 HIGH = np.uint64(32)
 # Where byte k of a uint32 sits: its shift in bits, in this machine's byte order.
 BYTE = tuple(np.uint32(8 * (k if sys.byteorder == "little" else 3 - k)) for k in range(4))
+# A uint32 whose byte k is 0 or 1 (at BYTE[k]), times NIBBLE: bit 24 + k is byte k, with no
+# two partial products on one bit, so nothing carries. Shifted down 24, the four bytes'
+# nibble.
+NIBBLE = np.uint32(0x01020408 if sys.byteorder == "little" else 0x08040201)
 BLOCK_MASK = np.uint64((1 << 62) - 1)  # blocks of positions mod 2**64
 MANTISSA = np.uint64((1 << 52) - 1)
 ONE_BITS = np.uint64(1023 << 52)  # the bits of 1.0
@@ -73,7 +77,7 @@ def philox_block(c0, c1, c2, c3, k0, k1):
 
 
 @compiled(inline="always")
-def _block_words(block, seed, purpose):
+def block_words(block, seed, purpose):
     """The four words of stream block ``block`` (mod 2**62), as ``uint64``: counter
     ``(lo32(block), hi32(block), purpose, 0)``, key ``(lo32(seed), hi32(seed))``."""
     b = block & BLOCK_MASK
@@ -90,7 +94,7 @@ def draw(buf, pos, n, seed, purpose):
     block = pos >> np.uint64(2)
     skip = np.int64(pos & np.uint64(3))
     for q in range((skip + n + 3) >> 2):
-        w = _block_words(block + np.uint64(q), seed, purpose)
+        w = block_words(block + np.uint64(q), seed, purpose)
         buf[4 * q], buf[4 * q + 1], buf[4 * q + 2], buf[4 * q + 3] = w
     return skip
 
@@ -106,7 +110,7 @@ def keep_flags(flags, pos, n, seed, threshold):
     block = pos >> np.uint64(2)
     skip = np.int64(pos & np.uint64(3))
     for q in range((skip + n + 3) >> 2):
-        w0, w1, w2, w3 = _block_words(block + np.uint64(q), seed, BERNOULLI)
+        w0, w1, w2, w3 = block_words(block + np.uint64(q), seed, BERNOULLI)
         flags[q] = (
             (np.uint32(w0 >= threshold) << BYTE[0])
             | (np.uint32(w1 >= threshold) << BYTE[1])
