@@ -30,7 +30,7 @@ from fastdrop._numba.jit import (
     to_compute,
     to_element,
 )
-from fastdrop._numba.philox import BYTE, NIBBLE, block_words, keep_flags, normals
+from fastdrop._numba.philox import BYTE, block_words, keep_flags, normals
 
 MAX_WORD = np.uint64(2**32 - 1)
 GATHER = np.uint64(0x0102040810204080)  # _pack: byte k is 2**(7 - k)
@@ -86,13 +86,6 @@ def _draw_keep(keep, buf, seed, pos0, row_step, cols, threshold, i0, i1):
 
 
 GROUP = 16  # blocks drawn into registers at a time (_drop_group): 64 elements
-PAD = 2  # zero nibbles before a run's first block, so that _splice reads none before it
-
-
-@compiled
-def _nibbles():
-    """Scratch for a row segment's keep nibbles (``_drop_run``), padded for ``_splice``."""
-    return np.zeros(PAD + TILE // 4 + 4, np.uint32)
 
 
 @compiled(inline="always")
@@ -104,10 +97,10 @@ def _kept(x, y, k, keep, scale, shift, fill):
 
 
 @compiled(inline="always")
-def _drop_group(x, y, keep, nib, q0, block, nq, seed, threshold, scale, shift, fill):
-    """``_kept`` over ``nq <= GROUP`` whole blocks from block ``q0`` of the run, stream
-    block ``block + q0``: element ``4q + w`` of ``x`` and ``y`` at position ``w`` of the
-    run's block ``q``, whose nibble goes to ``q``.
+def _drop_group(x, y, keep, flags, q0, block, nq, seed, threshold, scale, shift, fill):
+    """``_kept`` over ``nq <= GROUP`` whole blocks from block ``q0`` of stream block
+    ``block`` on: element ``4q + w`` of ``x`` and ``y`` at position ``w`` of block ``q``,
+    its keep flag copied to ``flags[4q + w]`` unless ``flags`` is None.
 
     Two loops that LLVM vectorises on their own: the first draws the blocks eight to a
     vector and compares each word in the registers, leaving one byte of ``keep`` per
@@ -123,47 +116,41 @@ def _drop_group(x, y, keep, nib, q0, block, nq, seed, threshold, scale, shift, f
             | np.uint32(w2 >= threshold) << BYTE[2]
             | np.uint32(w3 >= threshold) << BYTE[3]
         )
-    for q in range(nq):  # a loop of its own: in the one above, LLVM scatters the nibbles
-        store_or_none(nib, PAD + q0 + q, np.uint32(keep[q] * NIBBLE) >> np.uint32(24))
-    flags = keep.view(np.uint8)
+    kept = keep.view(np.uint8)
     e0 = 4 * q0
     for k in range(4 * nq):
-        _kept(x, y, e0 + k, flags[k], scale, shift, fill)
+        _kept(x, y, e0 + k, kept[k], scale, shift, fill)
+        store_or_none(flags, e0 + k, kept[k])
 
 
 @compiled
-def _drop_blocks(x, y, nib, q0, block, nq, seed, threshold, scale, shift, fill):
+def _drop_blocks(x, y, flags, block, nq, seed, threshold, scale, shift, fill):
     """``_drop_group`` over the ``nq`` whole blocks of ``x`` and ``y`` from stream block
-    ``block``, their nibbles from ``q0``: ``GROUP`` blocks at a time, loops of a constant
-    trip count that LLVM vectorises without remainders, then the rest."""
+    ``block`` on: ``GROUP`` blocks at a time, loops of a constant trip count that LLVM
+    vectorises without remainders, then the rest."""
     keep = np.empty(GROUP, np.uint32)
-    nib = slice_or_none(nib, q0, PAD + nq)
     whole = nq - nq % GROUP
     for g in range(0, whole, GROUP):
-        _drop_group(x, y, keep, nib, g, block, GROUP, seed, threshold, scale, shift, fill)
-    _drop_group(x, y, keep, nib, whole, block, nq - whole, seed, threshold, scale, shift, fill)
+        _drop_group(x, y, keep, flags, g, block, GROUP, seed, threshold, scale, shift, fill)
+    _drop_group(x, y, keep, flags, whole, block, nq - whole, seed, threshold, scale, shift, fill)
 
 
 @compiled
-def _drop_part(x, y, nib, q, block, lo, hi, seed, threshold, scale, shift, fill):
+def _drop_part(x, y, flags, block, lo, hi, seed, threshold, scale, shift, fill):
     """``_kept`` over positions ``lo <= w < hi`` of stream block ``block``, element ``w -
-    lo`` of ``x`` and ``y``: a run's partial first or last block. Its nibble, at ``q``,
-    has the bits of the other positions clear."""
+    lo`` of ``x`` and ``y`` (and of ``flags``, unless None): a run's partial first or last
+    block."""
     words = block_words(block, seed, BERNOULLI)
-    nibble = np.uint32(0)
     for w in range(lo, hi):
         keep = words[w] >= threshold
         _kept(x, y, w - lo, keep, scale, shift, fill)
-        nibble |= np.uint32(keep) << np.uint32(w)
-    store_or_none(nib, PAD + q, nibble)
+        store_or_none(flags, w - lo, keep)
 
 
 @compiled
-def _drop_run(x, y, nib, pos, seed, threshold, scale, shift, fill):
+def _drop_run(x, y, flags, pos, seed, threshold, scale, shift, fill):
     """``y = keep ? x * scale + shift : fill`` along a row segment whose positions run on
-    from ``pos``; the keep bit of position ``pos + k`` goes to bit ``(pos & 3) + k`` of
-    the nibbles at ``nib[PAD:]`` unless ``nib`` is None, with the bits of the blocks'
-    other positions clear and zero nibbles after the run.
+    from ``pos``, its keep flags written to ``flags`` unless it is None.
 
     A partial block at either end takes ``_drop_part``, the whole blocks between take
     ``_drop_blocks``.
@@ -173,38 +160,16 @@ def _drop_run(x, y, nib, pos, seed, threshold, scale, shift, fill):
     block = pos >> np.uint64(2)
     head = min((4 - skip) & 3, m)
     if head:
-        _drop_part(x, y, nib, 0, block, skip, skip + head, seed, threshold, scale, shift, fill)
+        _drop_part(x, y, flags, block, skip, skip + head, seed, threshold, scale, shift, fill)
         block += np.uint64(1)
     nq = (m - head) >> 2
-    q0 = 1 if head else 0
     end = head + 4 * nq
-    _drop_blocks(x[head:end], y[head:end], nib, q0, block, nq, seed, threshold, scale, shift, fill)
-    tail = m - end
-    if tail:
-        q = q0 + nq
-        _drop_part(
-            x[end:], y[end:], nib, q, block + np.uint64(nq), 0, tail, seed, threshold,
-            scale, shift, fill,
-        )  # fmt: skip
-        q0 += 1
-    if nib is not None:
-        nib[PAD + q0 + nq : PAD + q0 + nq + 2] = 0
-
-
-@compiled
-def _splice(nib, skip, m, bits, j):
-    """OR the ``m`` keep bits that ``_drop_run`` left in ``nib`` from bit ``skip`` on
-    into ``bits`` from bit ``j`` on.
-
-    Output byte ``b`` takes the eight nibble-stream bits from ``8 b + skip - j``: three
-    nibbles shifted by ``(skip - j) & 3``, a shift that is the same for every byte.
-    """
-    d = skip - j
-    e, shift = PAD + (d >> 2), np.uint32(d & 3)
-    for b in range(j // 8, (j + m - 1) // 8 + 1):
-        n = 2 * b + e
-        v = nib[n] | nib[n + 1] << np.uint32(4) | nib[n + 2] << np.uint32(8)
-        bits[b] |= np.uint8((v >> shift) & np.uint32(255))
+    xs, ys, fs = x[head:end], y[head:end], slice_or_none(flags, head, 4 * nq)
+    _drop_blocks(xs, ys, fs, block, nq, seed, threshold, scale, shift, fill)
+    if end < m:
+        last = block + np.uint64(nq)
+        fs = slice_or_none(flags, end, m - end)
+        _drop_part(x[end:], y[end:], fs, last, 0, m - end, seed, threshold, scale, shift, fill)
 
 
 @compiled
@@ -357,8 +322,10 @@ def _mask(bits, cols, seed, pos0, row_step, threshold, n, t0, t1):
 
 @compiled
 def _forward_tiles(
-    x, y, bits, nib, seed, pos0, row_step, sample_step, threshold, sc, sh, fl, n, t0, t1
+    x, y, bits, flags, seed, pos0, row_step, sample_step, threshold, sc, sh, fl, n, t0, t1
 ):
+    """``_forward`` with its scalars in the compute precision, and ``flags`` a tile's
+    scratch for the keep flags to pack into ``bits``, or None for no mask."""
     unit = _unit(x) and _unit(y[0])
     cols = x.shape[1]
     for t in range(t0, t1):
@@ -366,29 +333,17 @@ def _forward_tiles(
         for s in range(y.shape[0]):  # every sample while this tile of x is in L1
             start = pos0 + np.uint64(s) * sample_step
             ys = y[s]
-            tile_bits = bits[s, i0 // 8 : (i1 + 7) // 8]
-            if nib is not None:
-                tile_bits[:] = 0
             for r in range(i0 // cols, (i1 - 1) // cols + 1):
                 c, m, j = _span(r, cols, i0, i1)
                 pos = start + np.uint64(r) * row_step + np.uint64(c)
-                xr, yr = x[r, c : c + m], ys[r, c : c + m]
+                xr, yr, fr = x[r, c : c + m], ys[r, c : c + m], slice_or_none(flags, j, m)
                 if unit:
-                    _drop_run(
-                        assume_contiguous(xr),
-                        assume_contiguous(yr),
-                        nib,
-                        pos,
-                        seed,
-                        threshold,
-                        sc,
-                        sh,
-                        fl,
-                    )
+                    xc, yc = assume_contiguous(xr), assume_contiguous(yr)
+                    _drop_run(xc, yc, fr, pos, seed, threshold, sc, sh, fl)
                 else:
-                    _drop_run(xr, yr, nib, pos, seed, threshold, sc, sh, fl)
-                if nib is not None:
-                    _splice(nib, np.int64(pos & np.uint64(3)), m, tile_bits, j)
+                    _drop_run(xr, yr, fr, pos, seed, threshold, sc, sh, fl)
+            if flags is not None:
+                _pack(flags, bits[s, i0 // 8 :], i1 - i0)
 
 
 @compiled
@@ -398,7 +353,7 @@ def _forward(
     sc, sh, fl = to_compute(y, scale), to_compute(y, shift), to_element(y, to_compute(y, fill))
     args = (seed, pos0, row_step, sample_step, threshold, sc, sh, fl, n, t0, t1)
     if bits.size:
-        _forward_tiles(x, y, bits, _nibbles(), *args)
+        _forward_tiles(x, y, bits, np.empty(TILE, np.uint8), *args)
     else:
         _forward_tiles(x, y, bits, None, *args)
 

@@ -25,10 +25,6 @@ LOW = np.uint64(2**32 - 1)
 HIGH = np.uint64(32)
 # Where byte k of a uint32 sits: its shift in bits, in this machine's byte order.
 BYTE = tuple(np.uint32(8 * (k if sys.byteorder == "little" else 3 - k)) for k in range(4))
-# A uint32 whose byte k is 0 or 1 (at BYTE[k]), times NIBBLE: bit 24 + k is byte k, with no
-# two partial products on one bit, so nothing carries. Shifted down 24, the four bytes'
-# nibble.
-NIBBLE = np.uint32(0x01020408 if sys.byteorder == "little" else 0x08040201)
 BLOCK_MASK = np.uint64((1 << 62) - 1)  # blocks of positions mod 2**64
 MANTISSA = np.uint64((1 << 52) - 1)
 ONE_BITS = np.uint64(1023 << 52)  # the bits of 1.0
