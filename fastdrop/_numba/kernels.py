@@ -3,8 +3,11 @@ compiles (``fastdrop._numba.jit`` decides how).
 
 They have the structure of ``fastdrop/_cy/kernels.pyx``: tiles of ``TILE`` flat
 elements; each tile's keep flags or normals are drawn into buffers that stay in L1,
-applied row segment by row segment, and packed. ``forward`` runs every sample over a tile
-before the next tile, so ``x`` is read from memory once whatever the number of samples.
+applied row segment by row segment, and packed. ``forward`` draws and applies a row
+segment ``GROUP`` Philox blocks at a time instead (``_drop_run``), its words compared in
+the registers, so that drawing overlaps with the memory traffic of ``x`` and ``y``; it
+runs every sample over a tile before the next tile, so ``x`` is read from memory once
+whatever the number of samples.
 Each kernel's compiled part (``_mask``, ``_forward``, ...) runs a range of tiles on the
 calling thread; ``fastdrop._numba.jit.launch`` runs the ranges on threads.
 
@@ -412,7 +415,8 @@ def forward(
     x, y, bits, seed, pos0, row_step, sample_step, threshold, scale, shift, fill, n_threads
 ):
     """:meth:`Kernels.forward`: every sample drawn and applied over a tile of ``x`` while
-    the tile is in L1."""
+    the tile is in L1, sixty-four elements at a time; the keep flags packed a tile at a
+    time when a mask is wanted."""
     launch(
         _forward,
         x.size,
