@@ -217,6 +217,26 @@ def test_many_tiles(kernels, n_threads):
                 same(a, b, nan_payloads=exact)  # add's NaN + NaN: either NaN
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_runs_at_every_block_phase(kernels, dtype):
+    # Runs that start at each position of a 4-position Philox block, whose length ends
+    # them anywhere in a block, around groups of blocks and around tiles; a second sample
+    # a block phase on; masks packed from there.
+    lengths = (1, 2, 3, 4, 5, 7, 63, 64, 65, 67, 260, 4095, 4096, 4097, 2 * 4096 + 66)
+    for n in lengths:
+        x = make_array((1, n), dtype, seed=n)
+        for pos0 in (*range(8), U64 - 3):
+            for with_bits in (False, True):
+                out = []
+                for mod in (ref, kernels):
+                    y = np.empty((2, 1, n), dtype)
+                    bits = np.zeros((2, (n + 7) // 8), np.uint8) if with_bits else NO_BITS
+                    mod.forward(x, y, bits, 3, pos0, n, n + 1, 2**31, 1.5, 0.25, -1.0, 1)
+                    out.append((y, bits))
+                same(out[1][0], out[0][0])
+                same(out[1][1], out[0][1])
+
+
 def test_cython_kernels_refuse_arrays_they_would_read_or_write_past():
     # The Cython kernels take raw pointers: a wrong array must raise, not scribble.
     cy = _backends.load("cython")

@@ -14,8 +14,8 @@ are plain loops; what follows is decided here, once for them all.
 - **Types** chosen at compile time: float16 travels as its ``uint16`` bit pattern and is
   converted with LLVM's correctly rounded ``half`` conversions (``to_compute``,
   ``to_element``); an optional argument passed as None is compiled away (``is_kept``,
-  ``shifted``, ``slice_or_none``); a row with unit stride is typed contiguous, so that
-  LLVM vectorises it (``assume_contiguous``).
+  ``shifted``, ``slice_or_none``, ``store_or_none``); a row with unit stride is typed
+  contiguous, so that LLVM vectorises it (``assume_contiguous``).
 """
 
 from __future__ import annotations
@@ -176,6 +176,21 @@ def _slice_or_none_impl(keep, j, n):
     if isinstance(keep, types.NoneType):
         return lambda keep, j, n: None
     return lambda keep, j, n: keep[j : j + n]
+
+
+def store_or_none(a, k, v):
+    """``a[k] = v``, or nothing if ``a`` is None (a typed stub for Numba)."""
+
+
+@overload(store_or_none, inline="always")
+def _store_or_none_impl(a, k, v):
+    if isinstance(a, types.NoneType):
+        return lambda a, k, v: None
+
+    def store(a, k, v):
+        a[k] = v
+
+    return store
 
 
 def is_kept(keep, k):

@@ -73,7 +73,7 @@ def philox_block(c0, c1, c2, c3, k0, k1):
 
 
 @compiled(inline="always")
-def _block_words(block, seed, purpose):
+def block_words(block, seed, purpose):
     """The four words of stream block ``block`` (mod 2**62), as ``uint64``: counter
     ``(lo32(block), hi32(block), purpose, 0)``, key ``(lo32(seed), hi32(seed))``."""
     b = block & BLOCK_MASK
@@ -90,7 +90,7 @@ def draw(buf, pos, n, seed, purpose):
     block = pos >> np.uint64(2)
     skip = np.int64(pos & np.uint64(3))
     for q in range((skip + n + 3) >> 2):
-        w = _block_words(block + np.uint64(q), seed, purpose)
+        w = block_words(block + np.uint64(q), seed, purpose)
         buf[4 * q], buf[4 * q + 1], buf[4 * q + 2], buf[4 * q + 3] = w
     return skip
 
@@ -106,7 +106,7 @@ def keep_flags(flags, pos, n, seed, threshold):
     block = pos >> np.uint64(2)
     skip = np.int64(pos & np.uint64(3))
     for q in range((skip + n + 3) >> 2):
-        w0, w1, w2, w3 = _block_words(block + np.uint64(q), seed, BERNOULLI)
+        w0, w1, w2, w3 = block_words(block + np.uint64(q), seed, BERNOULLI)
         flags[q] = (
             (np.uint32(w0 >= threshold) << BYTE[0])
             | (np.uint32(w1 >= threshold) << BYTE[1])
