@@ -15,7 +15,7 @@
 #ifndef FASTDROP_DROP_H
 #define FASTDROP_DROP_H
 
-#include "philox.h"
+#include "affine.h"
 
 typedef struct {
     const void *x;
@@ -34,6 +34,13 @@ typedef struct {
 static inline int fd_fused(uint64_t threshold)
 {
     return fd_simd >= FD_AVX2 && threshold != 0 && threshold <= UINT32_MAX;
+}
+
+/* Whether the run is plain dropout: a shift of -0.0 (x * scale + -0.0 is x * scale, bit
+ * for bit) and a fill of +0.0. */
+static inline int fd_plain(const fd_run *r)
+{
+    return r->shift == 0.0 && signbit(r->shift) && r->fill == 0.0 && !signbit(r->fill);
 }
 
 /* OR the low nbits bits of m into bits from bit q on: one store where q starts a byte and
@@ -75,9 +82,11 @@ static inline void fd_some(const fd_run *r, int f64, int64_t e, const uint32_t *
 }
 
 #ifdef FD_AVX2_VECTORS
-/* Elements e to e + 15, all in the run, from their words w. */
+/* Elements e to e + 15, all in the run, from their words w. Plain (dropout's own shift
+ * and fill) multiplies with the dropped lanes zeroed: one instruction where the general
+ * select takes three. */
 FD_TARGET_AVX512 static inline __attribute__((always_inline)) void
-fd_put_avx512(const fd_run *r, int f64, int64_t e, __m512i w, __m512i t)
+fd_put_avx512(const fd_run *r, int f64, int plain, int64_t e, __m512i w, __m512i t)
 {
     __mmask16 keep = _mm512_cmpge_epu32_mask(w, t);
     if (r->y != NULL && f64) {
@@ -85,24 +94,31 @@ fd_put_avx512(const fd_run *r, int f64, int64_t e, __m512i w, __m512i t)
         const __m512d fill = _mm512_set1_pd(r->fill);
         const double *x = (const double *)r->x + e;
         double *y = (double *)r->y + e;
-        __m512d v0 = _mm512_add_pd(_mm512_mul_pd(_mm512_loadu_pd(x), s), sh);
-        __m512d v1 = _mm512_add_pd(_mm512_mul_pd(_mm512_loadu_pd(x + 8), s), sh);
-        _mm512_storeu_pd(y, _mm512_mask_blend_pd((__mmask8)keep, fill, v0));
-        _mm512_storeu_pd(y + 8, _mm512_mask_blend_pd((__mmask8)(keep >> 8), fill, v1));
+        for (int h = 0; h < 2; h++) {
+            __mmask8 kh = (__mmask8)(keep >> (8 * h));
+            __m512d v = _mm512_loadu_pd(x + 8 * h);
+            v = plain ? _mm512_maskz_mul_pd(kh, v, s)
+                      : _mm512_mask_blend_pd(kh, fill, _mm512_add_pd(_mm512_mul_pd(v, s), sh));
+            _mm512_storeu_pd(y + 8 * h, v);
+        }
     } else if (r->y != NULL) {
         const __m512 s = _mm512_set1_ps((float)r->scale), sh = _mm512_set1_ps((float)r->shift);
         const __m512 fill = _mm512_set1_ps((float)r->fill);
-        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps((const float *)r->x + e), s), sh);
-        _mm512_storeu_ps((float *)r->y + e, _mm512_mask_blend_ps(keep, fill, v));
+        __m512 v = _mm512_loadu_ps((const float *)r->x + e);
+        v = plain ? _mm512_maskz_mul_ps(keep, v, s)
+                  : _mm512_mask_blend_ps(keep, fill, _mm512_add_ps(_mm512_mul_ps(v, s), sh));
+        _mm512_storeu_ps((float *)r->y + e, v);
     }
     if (r->bits != NULL) fd_or_bits(r->bits, r->bit0 + e, keep, 16);
 }
 
-/* The run with fd_step_avx512, float64 if f64 (a constant where inlined: one loop each). */
+/* The run with fd_step_avx512, float64 if f64, plain if plain (constants where inlined:
+ * one loop each). */
 FD_TARGET_AVX512 static inline __attribute__((always_inline)) void
-fd_drop_avx512_as(const fd_run *r, int f64)
+fd_drop_avx512_as(const fd_run *r, int f64, int plain)
 {
     enum { V = FD_AVX512_VECTORS };
+    const int64_t size = f64 ? 8 : 4;
     const __m512i t = _mm512_set1_epi32((int)r->threshold);
     fd_keys512 k;
     uint32_t words[32];
@@ -110,12 +126,14 @@ fd_drop_avx512_as(const fd_run *r, int f64)
     uint64_t block = r->pos >> 2;
     for (int64_t e = -(int64_t)(r->pos & 3); e < r->n; e += 32 * V, block += 8 * V) {
         __m512i lo[V], hi[V];
+        if (r->y != NULL)
+            fd_prefetch(r->x, r->y, (e + FD_AHEAD) * size, 32 * V * size);
         fd_step_avx512(lo, hi, &k, block, FD_BERNOULLI);
         for (int u = 0; u < V; u++) {
             int64_t a = e + 32 * u;
             if (a >= 0 && a + 32 <= r->n) {
-                fd_put_avx512(r, f64, a, lo[u], t);
-                fd_put_avx512(r, f64, a + 16, hi[u], t);
+                fd_put_avx512(r, f64, plain, a, lo[u], t);
+                fd_put_avx512(r, f64, plain, a + 16, hi[u], t);
             } else {
                 _mm512_storeu_si512((void *)words, lo[u]);
                 _mm512_storeu_si512((void *)(words + 16), hi[u]);
@@ -128,16 +146,20 @@ fd_drop_avx512_as(const fd_run *r, int f64)
 /* A copy of the run, since a store through bits (uint8_t) could otherwise change *r. */
 FD_TARGET_AVX512 static void fd_drop_avx512(fd_run r, int f64)
 {
-    if (f64)
-        fd_drop_avx512_as(&r, 1);
+    if (f64 && fd_plain(&r))
+        fd_drop_avx512_as(&r, 1, 1);
+    else if (f64)
+        fd_drop_avx512_as(&r, 1, 0);
+    else if (fd_plain(&r))
+        fd_drop_avx512_as(&r, 0, 1);
     else
-        fd_drop_avx512_as(&r, 0);
+        fd_drop_avx512_as(&r, 0, 0);
 }
 
 /* Elements e to e + 7, all in the run, from their words w: keep where w >= t, unsigned, is
- * max(w, t) == w. */
+ * max(w, t) == w. Plain ANDs the product with the keep lanes. */
 FD_TARGET_AVX2 static inline __attribute__((always_inline)) void
-fd_put_avx2(const fd_run *r, int f64, int64_t e, __m256i w, __m256i t)
+fd_put_avx2(const fd_run *r, int f64, int plain, int64_t e, __m256i w, __m256i t)
 {
     __m256i keep = _mm256_cmpeq_epi32(_mm256_max_epu32(w, t), w);
     if (r->y != NULL && f64) {
@@ -145,28 +167,32 @@ fd_put_avx2(const fd_run *r, int f64, int64_t e, __m256i w, __m256i t)
         const __m256d fill = _mm256_set1_pd(r->fill);
         const double *x = (const double *)r->x + e;
         double *y = (double *)r->y + e;
-        __m256d k0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(keep)));
-        __m256d k1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(keep, 1)));
-        __m256d v0 = _mm256_add_pd(_mm256_mul_pd(_mm256_loadu_pd(x), s), sh);
-        __m256d v1 = _mm256_add_pd(_mm256_mul_pd(_mm256_loadu_pd(x + 4), s), sh);
-        _mm256_storeu_pd(y, _mm256_blendv_pd(fill, v0, k0));
-        _mm256_storeu_pd(y + 4, _mm256_blendv_pd(fill, v1, k1));
+        for (int h = 0; h < 2; h++) {
+            __m128i kh = h ? _mm256_extracti128_si256(keep, 1) : _mm256_castsi256_si128(keep);
+            __m256d k64 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(kh));
+            __m256d v = _mm256_mul_pd(_mm256_loadu_pd(x + 4 * h), s);
+            v = plain ? _mm256_and_pd(v, k64) : _mm256_blendv_pd(fill, _mm256_add_pd(v, sh), k64);
+            _mm256_storeu_pd(y + 4 * h, v);
+        }
     } else if (r->y != NULL) {
         const __m256 s = _mm256_set1_ps((float)r->scale), sh = _mm256_set1_ps((float)r->shift);
         const __m256 fill = _mm256_set1_ps((float)r->fill);
-        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps((const float *)r->x + e), s), sh);
-        _mm256_storeu_ps((float *)r->y + e, _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(keep)));
+        const __m256 k32 = _mm256_castsi256_ps(keep);
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps((const float *)r->x + e), s);
+        v = plain ? _mm256_and_ps(v, k32) : _mm256_blendv_ps(fill, _mm256_add_ps(v, sh), k32);
+        _mm256_storeu_ps((float *)r->y + e, v);
     }
     if (r->bits != NULL)
         fd_or_bits(r->bits, r->bit0 + e, (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(keep)),
                    8);
 }
 
-/* The run with fd_step_avx2, float64 if f64. */
+/* The run with fd_step_avx2, float64 if f64, plain if plain. */
 FD_TARGET_AVX2 static inline __attribute__((always_inline)) void
-fd_drop_avx2_as(const fd_run *r, int f64)
+fd_drop_avx2_as(const fd_run *r, int f64, int plain)
 {
     enum { V = FD_AVX2_VECTORS };
+    const int64_t size = f64 ? 8 : 4;
     const __m256i t = _mm256_set1_epi32((int)r->threshold);
     fd_keys256 k;
     uint32_t words[16];
@@ -174,12 +200,14 @@ fd_drop_avx2_as(const fd_run *r, int f64)
     uint64_t block = r->pos >> 2;
     for (int64_t e = -(int64_t)(r->pos & 3); e < r->n; e += 16 * V, block += 4 * V) {
         __m256i lo[V], hi[V];
+        if (r->y != NULL)
+            fd_prefetch(r->x, r->y, (e + FD_AHEAD) * size, 16 * V * size);
         fd_step_avx2(lo, hi, &k, block, FD_BERNOULLI);
         for (int u = 0; u < V; u++) {
             int64_t a = e + 16 * u;
             if (a >= 0 && a + 16 <= r->n) {
-                fd_put_avx2(r, f64, a, lo[u], t);
-                fd_put_avx2(r, f64, a + 8, hi[u], t);
+                fd_put_avx2(r, f64, plain, a, lo[u], t);
+                fd_put_avx2(r, f64, plain, a + 8, hi[u], t);
             } else {
                 _mm256_storeu_si256((__m256i *)words, lo[u]);
                 _mm256_storeu_si256((__m256i *)(words + 8), hi[u]);
@@ -191,10 +219,14 @@ fd_drop_avx2_as(const fd_run *r, int f64)
 
 FD_TARGET_AVX2 static void fd_drop_avx2(fd_run r, int f64)
 {
-    if (f64)
-        fd_drop_avx2_as(&r, 1);
+    if (f64 && fd_plain(&r))
+        fd_drop_avx2_as(&r, 1, 1);
+    else if (f64)
+        fd_drop_avx2_as(&r, 1, 0);
+    else if (fd_plain(&r))
+        fd_drop_avx2_as(&r, 0, 1);
     else
-        fd_drop_avx2_as(&r, 0);
+        fd_drop_avx2_as(&r, 0, 0);
 }
 #endif
 
