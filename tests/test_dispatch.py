@@ -96,9 +96,14 @@ def test_common_entry_takes_the_common_call_and_declines_the_rest():
     common = _backends.load("cython").common
     x = np.ones(64, np.float32)
     top = 2**64 - 1
-    assert common(x, 0.1, 1, 0, 1, 1) is not None
-    assert common(np.ones((64, 64)), np.float64(0.0), top, top, 2, 0) is not None
-    assert common(np.ones(100_000, np.float32), 0.1, 1, 0, 2, 1).shape == (100_000,)
+    assert common(x, 0.1, 1, 0, None, 1, 1) is not None
+    assert common(np.ones((64, 64)), np.float64(0.0), top, top, None, 2, 0) is not None
+    assert common(np.ones(100_000, np.float32), 0.1, 1, 0, None, 2, 1).shape == (100_000,)
+    # out=: x itself, or an array like x that shares no byte with it, is filled and returned
+    pair, inplace = np.ones(128, np.float32), x.copy()
+    for source, out in ((x, np.empty_like(x)), (inplace, inplace), (pair[64:], pair[:64])):
+        assert common(source, 0.5, 7, 3, out, 2, 0) is out
+        assert_bits_equal(out, fastdrop.dropout(np.ones(64, np.float32), 0.5, rng=7, offset=3))
     misaligned = np.frombuffer(np.zeros(260, np.uint8).data, np.float32, count=64, offset=1)
     declined = [
         (x.astype(np.float16), 0.1, 1, 0),  # float16: its own conversions, general path
@@ -120,9 +125,25 @@ def test_common_entry_takes_the_common_call_and_declines_the_rest():
         (x, 0.1, np.uint64(1), 0),
         (x, 0.1, 1, -1),
         (x, 0.1, 1, 2**64),
+        *(  # out= of another kind, or overlapping x in part: the general path's to judge
+            (x, 0.1, 1, 0, out)
+            for out in (
+                np.empty(64),
+                np.empty(65, np.float32),
+                np.empty((8, 8), np.float32),
+                np.empty(128, np.float32)[::2],
+                np.empty(64, ">f4"),
+                np.zeros(64, np.float32).view(np.ma.MaskedArray),
+                np.frombuffer(bytes(256), np.float32),  # read-only
+                [0.0] * 64,
+            )
+        ),
     ]
+    overlapping = np.ones(65, np.float32)
+    assert common(overlapping[:64], 0.1, 1, 0, overlapping[1:], 2, 0) is None
     for args in declined:
-        assert common(*args, 2, 0) is None, args
+        out = args[4] if len(args) == 5 else None
+        assert common(*args[:4], out, 2, 0) is None, args
     # A declined call still gets its answer, or its error, from the general path.
     assert fastdrop.dropout(misaligned, 0.5, rng=3).flags.aligned
     with pytest.raises(ValueError):

@@ -180,10 +180,10 @@ def dropout(
         training is True
         and type(scaling) is str  # not an ndarray, whose == would be elementwise
         and scaling == "inverted"
-        and noise_shape is samples is out is None
+        and noise_shape is samples is None
         and return_mask is False
     ):
-        y = common(x, p, rng, offset, backend)
+        y = common(x, p, rng, offset, backend, out)
         if y is not None:
             return y
     x = checks.array(x, "x")

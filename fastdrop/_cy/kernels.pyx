@@ -503,11 +503,34 @@ cdef void _parallel(Job *j, int n_threads):
 cdef object _ndarray = np.ndarray
 
 
-def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
-    """``dropout(x, p, rng=rng, offset=offset)`` for the common call, whole, with no
-    Python in between: ``x`` an ndarray, C-contiguous, aligned, native float32 or float64,
-    ``p`` a float in ``[0, 1)``, ``rng`` and ``offset`` ints in ``[0, 2**64)``. It is also
-    ``dropout_backward(x, p, rng=rng, offset=offset)``, the same arithmetic. Runs on
+cdef bint _like(object out, cnp.ndarray a):
+    """Whether ``out`` can take ``common``'s result for ``a``: an ndarray of its dtype and
+    shape, C-contiguous, aligned, writeable and native, that is ``a`` or shares no byte."""
+    cdef cnp.ndarray o
+    cdef char *lo
+    cdef char *hi
+    cdef int d
+    if type(out) is not _ndarray:
+        return False
+    o = out
+    if (cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(a) or not cnp.PyArray_ISCARRAY(o)
+            or not cnp.PyArray_ISNOTSWAPPED(o) or cnp.PyArray_NDIM(o) != cnp.PyArray_NDIM(a)):
+        return False
+    for d in range(cnp.PyArray_NDIM(a)):
+        if cnp.PyArray_DIM(o, d) != cnp.PyArray_DIM(a, d):
+            return False
+    lo = <char *>cnp.PyArray_DATA(o)
+    hi = <char *>cnp.PyArray_DATA(a)
+    return lo == hi or lo + cnp.PyArray_NBYTES(o) <= hi or hi + cnp.PyArray_NBYTES(a) <= lo
+
+
+def common(x, p, rng, offset, out, int n_threads, int64_t parallel_min):
+    """``dropout(x, p, rng=rng, offset=offset, out=out)`` for the common call, whole, with
+    no Python in between: ``x`` an ndarray, C-contiguous, aligned, native float32 or
+    float64, ``p`` a float in ``[0, 1)``, ``rng`` and ``offset`` ints in ``[0, 2**64)``,
+    ``out`` None or an ndarray like ``x``, writeable, that is ``x`` itself or shares no
+    byte with it. It is also ``dropout_backward(x, p, rng=rng, offset=offset)``, the same
+    arithmetic. Runs on
     ``n_threads`` threads from ``parallel_min`` elements on, else on the calling thread
     (``fastdrop._engine.threads.for_call``'s rule; the caller passes its numbers). Returns None
     for anything else, without raising: the caller then takes the general path, which
@@ -530,7 +553,12 @@ def common(x, p, rng, offset, int n_threads, int64_t parallel_min):
     if ((kind != cnp.NPY_FLOAT and kind != cnp.NPY_DOUBLE) or not cnp.PyArray_ISCARRAY_RO(a)
             or not cnp.PyArray_ISNOTSWAPPED(a)):
         return None
-    y = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), kind, 0)  # empty_like(a)
+    if out is None:
+        y = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(a), cnp.PyArray_DIMS(a), kind, 0)  # empty_like(a)
+    elif not _like(out, a):
+        return None
+    else:
+        y = out
     j.kernel = FORWARD
     j.kind = kind
     j.n = cnp.PyArray_SIZE(a)

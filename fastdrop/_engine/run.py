@@ -87,16 +87,19 @@ def _execute(req: Request, kernels: Kernels, inputs: Sequence[Any], window: Wind
     raise TypeError(f"not a request: {req!r}")
 
 
-def common(x: object, p: object, rng: object, offset: object, backend: object) -> np.ndarray | None:
-    """``dropout(x, p, rng=rng, offset=offset)`` whole in C (Cython's ``common``), when
-    ``x``, ``p``, ``rng`` and ``offset`` are of its kind (an aligned, C-contiguous, native
-    float32 or float64 array, a float, two ints) and the backend in force for
-    ``backend=backend`` runs it on Cython; else None, and the caller takes the general
-    path."""
+def common(
+    x: object, p: object, rng: object, offset: object, backend: object, out: object = None
+) -> np.ndarray | None:
+    """``dropout(x, p, rng=rng, offset=offset, out=out)`` whole in C (Cython's
+    ``common``), when ``x``, ``p``, ``rng``, ``offset`` and ``out`` are of its kind (an
+    aligned, C-contiguous, native float32 or float64 array, a float, two ints, and None
+    or an array like ``x`` that is ``x`` or shares no memory with it) and the backend in
+    force for ``backend=backend`` runs it on Cython; else None, and the caller takes the
+    general path."""
     cython = backends.common_entry(backend, x)
     if cython is None:
         return None
-    return cython.common(x, p, rng, offset, threads.usable(), cython.PARALLEL_MIN)
+    return cython.common(x, p, rng, offset, out, threads.usable(), cython.PARALLEL_MIN)
 
 
 # -- the requests ---------------------------------------------------------------------------

@@ -37,10 +37,12 @@ QUICK_RATES = (0.1,)
 QUICK_DTYPES = ("float32",)
 UNSTABLE = 0.10  # a row whose spread is over this is unstable
 SAME_CODE = 0.10  # how far apart two rows that run the same code may be
+OUT = " out="  # the suffix of the rows that write into a preallocated array
 AUTO_SLACK = 0.05  # how much slower than the fastest backend auto may be
 
 Rows = dict[str, Callable[[], object]]
-BACKEND_ROWS = frozenset(f"fastdrop {name}" for name in _backends.NAMES)  # not auto's
+# fastdrop's rows, not auto's: returning a new array, and writing into out=
+BACKEND_ROWS = frozenset(f"fastdrop {name}{to}" for name in _backends.NAMES for to in ("", OUT))
 # Input, drop rate and thread count -> the peers' rows, as fastdrop._tools.peers.peer_rows.
 PeerRows = Callable[[np.ndarray, float, int], Rows]
 
@@ -134,7 +136,8 @@ def time_apart(
 
 def same_code(name: str, dtype: np.dtype, n: int) -> str | None:
     """The row that runs the same code as row ``name`` on ``n`` elements of ``dtype``:
-    the backend's that auto takes there for ``fastdrop auto``, else none.
+    the backend's that auto takes there for ``fastdrop auto`` (with ``out=`` for
+    ``fastdrop auto out=``), else none.
 
     Parameters
     ----------
@@ -150,9 +153,9 @@ def same_code(name: str, dtype: np.dtype, n: int) -> str | None:
     str or None
         The other row's name.
     """
-    if name != "fastdrop auto":
+    if name not in ("fastdrop auto", "fastdrop auto" + OUT):
         return None
-    return f"fastdrop {_backends.resolve('auto', dtype, n)[0]}"
+    return f"fastdrop {_backends.resolve('auto', dtype, n)[0]}{name[len('fastdrop auto') :]}"
 
 
 def case_records(
@@ -193,12 +196,19 @@ def case_records(
             a, b = sorted((summaries[name].median, summaries[twin].median))
             if b > (1 + SAME_CODE) * a:
                 flags.append(f"{name} and {twin} differ by {b / a - 1:.0%}")
-    own = [(s.median, name) for name, s in summaries.items() if name in BACKEND_ROWS]
-    if "fastdrop auto" in summaries and own:
-        fastest, name = min(own)
-        auto = summaries["fastdrop auto"].median
-        if auto > (1 + AUTO_SLACK) * fastest:
-            flags.append(f"fastdrop auto takes {auto / fastest - 1:.0%} longer than {name}")
+    for to in ("", OUT):  # auto against the fastest backend, each writing as auto does
+        own = [
+            (s.median, name)
+            for name, s in summaries.items()
+            if name in BACKEND_ROWS and name.endswith(to) and (to or not name.endswith(OUT))
+        ]
+        auto = summaries.get("fastdrop auto" + to)
+        if auto is not None and own:
+            fastest, name = min(own)
+            if auto.median > (1 + AUTO_SLACK) * fastest:
+                flags.append(
+                    f"fastdrop auto{to} takes {auto.median / fastest - 1:.0%} longer than {name}"
+                )
     return [
         {
             "size": n,

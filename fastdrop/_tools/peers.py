@@ -28,6 +28,9 @@ FAMILY_SAMPLES = 8  # Monte Carlo samples in the family's speed table
 PEERS = ("torch", "jax")  # the packages whose rows peer_rows and family_peer_rows add
 
 
+FRESH_BOUND = "x * s"  # the bound of the rows that return a new array
+
+
 def bound_kernels() -> ModuleType:
     """The kernels of the scale-copy bound: the first of auto's built-in order, Cython's
     where it is built (its scale-copy took 0.89-0.99x Numba's time, float16 to float64),
@@ -58,7 +61,10 @@ def implementations(
     fastdrop's own call on ``x`` gets (:func:`bound_kernels`), writing into a preallocated
     array. Then ``fastdrop <backend>`` for auto and every available backend, each
     returning a new array like the peers do (the NumPy reference only up to
-    ``REFERENCE_LIMIT`` elements), the NumPy idiom
+    ``REFERENCE_LIMIT`` elements); ``x * s`` (``FRESH_BOUND``), NumPy's scale returning a
+    new array, the like-for-like bound of those rows (a new array of 1e8 elements costs
+    its page faults); ``fastdrop <backend> out=`` for auto and the compiled backends,
+    writing into a preallocated array as the bound does; the NumPy idiom
     ``x * (rng.random(x.shape) >= p) / (1 - p)``, and, if ``peers``, PyTorch and JAX when
     they are installed.
 
@@ -80,10 +86,18 @@ def implementations(
     scale = stream.keep_scale(p, "inverted")
     x2, y2 = x.reshape(1, -1), np.empty_like(x).reshape(1, -1)
     rows: dict[str, Callable[[], object]] = {BOUND: lambda: bound.scale(x2, y2, scale, n_threads)}
-    for name in ("auto", *fastdrop.available_backends()):
+    names = ("auto", *fastdrop.available_backends())
+    for name in names:
         if name == "numpy" and x.size > REFERENCE_LIMIT:
             continue
         rows[f"fastdrop {name}"] = functools.partial(fastdrop.dropout, x, p, rng=1, backend=name)
+    rows[FRESH_BOUND] = lambda: x * scale
+    for name in names:
+        if name != "numpy":
+            out = np.empty_like(x)
+            rows[f"fastdrop {name} out="] = functools.partial(
+                fastdrop.dropout, x, p, rng=1, out=out, backend=name
+            )
     rng = np.random.default_rng(0)
     rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= p) / (1 - p)
     if peers:
