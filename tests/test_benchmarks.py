@@ -89,7 +89,7 @@ def case(request: pytest.FixtureRequest) -> Case:
 @pytest.mark.filterwarnings("ignore:invalid value encountered in multiply:RuntimeWarning")
 @pytest.mark.parametrize("name", NAMES)
 def test_implementation(benchmark, case: Case, name: str) -> None:
-    if name == REFERENCE and case.expected is None:
+    if name.startswith(REFERENCE) and case.expected is None:  # its out= row too
         pytest.skip(f"the numpy backend is run up to {SMOKE_SIZE} elements only")
     benchmark.group = case.group
     result = benchmark(case.rows[name])

@@ -113,7 +113,7 @@ class Dropout(_Inputs):
 
     def setup(self, cache_dir: str, backend: str, dtype: str, size: int, p: float) -> None:
         rows = implementations(_input(cache_dir, dtype, size, backend), p, peers=False)
-        self.dropout = rows[f"fastdrop {backend}"]
+        self.dropout = rows[f"fastdrop {backend} out="]
         self.bound = rows[BOUND]
         self.size = size
         self.dropout()

@@ -63,8 +63,8 @@ def implementations(
     returning a new array like the peers do (the NumPy reference only up to
     ``REFERENCE_LIMIT`` elements); ``x * s`` (``FRESH_BOUND``), NumPy's scale returning a
     new array, the like-for-like bound of those rows (a new array of 1e8 elements costs
-    its page faults); ``fastdrop <backend> out=`` for auto and the compiled backends,
-    writing into a preallocated array as the bound does; the NumPy idiom
+    its page faults); ``fastdrop <backend> out=`` for the same backends, writing into a
+    preallocated array as the bound does; the NumPy idiom
     ``x * (rng.random(x.shape) >= p) / (1 - p)``, and, if ``peers``, PyTorch and JAX when
     they are installed.
 
@@ -86,18 +86,19 @@ def implementations(
     scale = stream.keep_scale(p, "inverted")
     x2, y2 = x.reshape(1, -1), np.empty_like(x).reshape(1, -1)
     rows: dict[str, Callable[[], object]] = {BOUND: lambda: bound.scale(x2, y2, scale, n_threads)}
-    names = ("auto", *fastdrop.available_backends())
+    names = [
+        name
+        for name in ("auto", *fastdrop.available_backends())
+        if name != "numpy" or x.size <= REFERENCE_LIMIT
+    ]
     for name in names:
-        if name == "numpy" and x.size > REFERENCE_LIMIT:
-            continue
         rows[f"fastdrop {name}"] = functools.partial(fastdrop.dropout, x, p, rng=1, backend=name)
     rows[FRESH_BOUND] = lambda: x * scale
     for name in names:
-        if name != "numpy":
-            out = np.empty_like(x)
-            rows[f"fastdrop {name} out="] = functools.partial(
-                fastdrop.dropout, x, p, rng=1, out=out, backend=name
-            )
+        out = np.empty_like(x)
+        rows[f"fastdrop {name} out="] = functools.partial(
+            fastdrop.dropout, x, p, rng=1, out=out, backend=name
+        )
     rng = np.random.default_rng(0)
     rows["numpy idiom"] = lambda: x * (rng.random(x.shape) >= p) / (1 - p)
     if peers:
