@@ -139,3 +139,31 @@ def test_the_pre_commit_hooks_lint_and_format_with_ruff():
     config = (ROOT / ".pre-commit-config.yaml").read_text()
     hooks = re.findall(r"^\s*- id: (\S+)$", config, re.M)
     assert {"ruff-check", "ruff-format"} <= set(hooks), hooks
+
+
+@SOURCE
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_the_c_headers_compile_without_the_x86_paths(tmp_path):
+    """The Cython backend's headers pick AVX-512 and AVX2 intrinsics on x86-64 and plain C
+    elsewhere: with the x86-64 test renamed away, as on an ARM machine, every kernel the
+    extension calls must still compile (the fused loops are then never taken)."""
+    for header in (ROOT / "fastdrop" / "_cy").glob("*.h"):
+        text = header.read_text().replace("__x86_64__", "__not_x86_64__")
+        (tmp_path / header.name).write_text(text)
+    (tmp_path / "use.c").write_text(
+        '#include "drop.h"\n#include "pool.h"\n'
+        "int use(fd_run *r, uint8_t *flags, double *z, float *x) {\n"
+        "    if (fd_fused(r->threshold)) fd_drop(r, 0);\n"
+        "    fd_affine_f32(x, x, flags, 4, 2.0f, -0.0f, 0.0f);\n"
+        "    return fd_keep(flags, 0, 4, 1, 0, 7) + fd_normal(z, 0, 4, 1) + fd_use_simd(2);\n"
+        "}\n"
+    )
+    flags = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Werror", "-Wno-unused-function"]  # as Python.h
+    result = subprocess.run(
+        ["cc", *flags, "-c", "use.c", "-o", "use.o"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr

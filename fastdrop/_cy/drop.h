@@ -33,7 +33,12 @@ typedef struct {
  * skip Philox in fd_keep instead. */
 static inline int fd_fused(uint64_t threshold)
 {
+#ifdef FD_AVX2_VECTORS
     return fd_simd >= FD_AVX2 && threshold != 0 && threshold <= UINT32_MAX;
+#else
+    (void)threshold;
+    return 0;
+#endif
 }
 
 /* Whether the run is plain dropout: a shift of -0.0 (x * scale + -0.0 is x * scale, bit
