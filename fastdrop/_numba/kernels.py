@@ -156,9 +156,15 @@ def _drop_run(x, y, flags, pos, seed, threshold, scale, shift, fill):
     from ``pos``, its keep flags written to ``flags`` unless it is None.
 
     A partial block at either end takes ``_drop_part``, the whole blocks between take
-    ``_drop_blocks``.
+    ``_drop_blocks``. A threshold of 0 keeps all and one above every word keeps none,
+    without drawing.
     """
     m = x.shape[0]
+    if threshold == 0 or threshold > MAX_WORD:
+        for k in range(m):
+            _kept(x, y, k, threshold == 0, scale, shift, fill)
+            store_or_none(flags, k, threshold == 0)
+        return
     skip = np.int64(pos & np.uint64(3))
     block = pos >> np.uint64(2)
     head = min((4 - skip) & 3, m)
