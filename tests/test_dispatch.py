@@ -141,6 +141,11 @@ def test_common_entry_takes_the_common_call_and_declines_the_rest():
     ]
     overlapping = np.ones(65, np.float32)
     assert common(overlapping[:64], 0.1, 1, 0, overlapping[1:], 2, 0) is None
+    # the same memory seen with other strides on a length-1 axis: the general path's call
+    row = np.ones(8)
+    assert common(row[None, :], 0.1, 1, 0, row.reshape(1, 8), 2, 0) is None
+    with pytest.raises(ValueError, match="overlaps"):
+        fastdrop.dropout(row[None, :], 0.1, rng=1, out=row.reshape(1, 8))
     for args in declined:
         out = args[4] if len(args) == 5 else None
         assert common(*args[:4], out, 2, 0) is None, args

@@ -505,23 +505,29 @@ cdef object _ndarray = np.ndarray
 
 cdef bint _like(object out, cnp.ndarray a):
     """Whether ``out`` can take ``common``'s result for ``a``: an ndarray of its dtype and
-    shape, C-contiguous, aligned, writeable and native, that is ``a`` or shares no byte."""
+    shape, C-contiguous, aligned, writeable and native, that is ``a`` (the same memory
+    with the same strides) or shares no byte with it."""
     cdef cnp.ndarray o
     cdef char *lo
     cdef char *hi
     cdef int d
+    cdef bint same
     if type(out) is not _ndarray:
         return False
     o = out
     if (cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(a) or not cnp.PyArray_ISCARRAY(o)
             or not cnp.PyArray_ISNOTSWAPPED(o) or cnp.PyArray_NDIM(o) != cnp.PyArray_NDIM(a)):
         return False
+    same = True  # the same view of the same memory: in place
     for d in range(cnp.PyArray_NDIM(a)):
         if cnp.PyArray_DIM(o, d) != cnp.PyArray_DIM(a, d):
             return False
+        same = same and cnp.PyArray_STRIDE(o, d) == cnp.PyArray_STRIDE(a, d)
     lo = <char *>cnp.PyArray_DATA(o)
     hi = <char *>cnp.PyArray_DATA(a)
-    return lo == hi or lo + cnp.PyArray_NBYTES(o) <= hi or hi + cnp.PyArray_NBYTES(a) <= lo
+    if lo == hi:
+        return same  # else (strides differing on a length-1 axis) the general path judges
+    return lo + cnp.PyArray_NBYTES(o) <= hi or hi + cnp.PyArray_NBYTES(a) <= lo
 
 
 def common(x, p, rng, offset, out, int n_threads, int64_t parallel_min):
