@@ -117,50 +117,6 @@ fd_put_avx512(const fd_run *r, int f64, int plain, int64_t e, __m512i w, __m512i
     if (r->bits != NULL) fd_or_bits(r->bits, r->bit0 + e, keep, 16);
 }
 
-/* The run with fd_step_avx512, float64 if f64, plain if plain (constants where inlined:
- * one loop each). */
-FD_TARGET_AVX512 static inline __attribute__((always_inline)) void
-fd_drop_avx512_as(const fd_run *r, int f64, int plain)
-{
-    enum { V = FD_AVX512_VECTORS };
-    const int64_t size = f64 ? 8 : 4;
-    const __m512i t = _mm512_set1_epi32((int)r->threshold);
-    fd_keys512 k;
-    uint32_t words[32];
-    fd_keys_avx512(&k, r->seed);
-    uint64_t block = r->pos >> 2;
-    for (int64_t e = -(int64_t)(r->pos & 3); e < r->n; e += 32 * V, block += 8 * V) {
-        __m512i lo[V], hi[V];
-        if (r->y != NULL)
-            fd_prefetch(r->x, r->y, (e + FD_AHEAD) * size, 32 * V * size);
-        fd_step_avx512(lo, hi, &k, block, FD_BERNOULLI);
-        for (int u = 0; u < V; u++) {
-            int64_t a = e + 32 * u;
-            if (a >= 0 && a + 32 <= r->n) {
-                fd_put_avx512(r, f64, plain, a, lo[u], t);
-                fd_put_avx512(r, f64, plain, a + 16, hi[u], t);
-            } else {
-                _mm512_storeu_si512((void *)words, lo[u]);
-                _mm512_storeu_si512((void *)(words + 16), hi[u]);
-                fd_some(r, f64, a, words, 32);
-            }
-        }
-    }
-}
-
-/* A copy of the run, since a store through bits (uint8_t) could otherwise change *r. */
-FD_TARGET_AVX512 static void fd_drop_avx512(fd_run r, int f64)
-{
-    if (f64 && fd_plain(&r))
-        fd_drop_avx512_as(&r, 1, 1);
-    else if (f64)
-        fd_drop_avx512_as(&r, 1, 0);
-    else if (fd_plain(&r))
-        fd_drop_avx512_as(&r, 0, 1);
-    else
-        fd_drop_avx512_as(&r, 0, 0);
-}
-
 /* Elements e to e + 7, all in the run, from their words w: keep where w >= t, unsigned, is
  * max(w, t) == w. Plain ANDs the product with the keep lanes. */
 FD_TARGET_AVX2 static inline __attribute__((always_inline)) void
@@ -192,47 +148,58 @@ fd_put_avx2(const fd_run *r, int f64, int plain, int64_t e, __m256i w, __m256i t
                    8);
 }
 
-/* The run with fd_step_avx2, float64 if f64, plain if plain. */
-FD_TARGET_AVX2 static inline __attribute__((always_inline)) void
-fd_drop_avx2_as(const fd_run *r, int f64, int plain)
-{
-    enum { V = FD_AVX2_VECTORS };
-    const int64_t size = f64 ? 8 : 4;
-    const __m256i t = _mm256_set1_epi32((int)r->threshold);
-    fd_keys256 k;
-    uint32_t words[16];
-    fd_keys_avx2(&k, r->seed);
-    uint64_t block = r->pos >> 2;
-    for (int64_t e = -(int64_t)(r->pos & 3); e < r->n; e += 16 * V, block += 4 * V) {
-        __m256i lo[V], hi[V];
-        if (r->y != NULL)
-            fd_prefetch(r->x, r->y, (e + FD_AHEAD) * size, 16 * V * size);
-        fd_step_avx2(lo, hi, &k, block, FD_BERNOULLI);
-        for (int u = 0; u < V; u++) {
-            int64_t a = e + 16 * u;
-            if (a >= 0 && a + 16 <= r->n) {
-                fd_put_avx2(r, f64, plain, a, lo[u], t);
-                fd_put_avx2(r, f64, plain, a + 8, hi[u], t);
-            } else {
-                _mm256_storeu_si256((__m256i *)words, lo[u]);
-                _mm256_storeu_si256((__m256i *)(words + 8), hi[u]);
-                fd_some(r, f64, a, words, 16);
-            }
-        }
+/* The run loop and its entry for one instruction set, ISA (avx512 or avx2): steps of
+ * FD_<ISA>_VECTORS vectors of type VEC, each vector 2 W words from fd_step_<ISA>, which
+ * fd_put_<ISA> takes W at a time. fd_drop_<ISA>_as has float64 if f64 and plain if plain
+ * as constants where inlined: one loop each. fd_drop_<ISA> takes a copy of the run, since
+ * a store through bits (uint8_t) could otherwise change *r. */
+#define FD_DROP(ISA, TARGET, VEC, KEYS, W, SET1, STORE)                                       \
+    TARGET static inline __attribute__((always_inline)) void fd_drop_##ISA##_as(              \
+        const fd_run *r, int f64, int plain)                                                  \
+    {                                                                                         \
+        enum { V = FD_VECTORS_##ISA };                                                        \
+        const int64_t size = f64 ? 8 : 4;                                                     \
+        const VEC t = SET1((int)r->threshold);                                                \
+        KEYS k;                                                                               \
+        uint32_t words[2 * W];                                                                \
+        fd_keys_##ISA(&k, r->seed);                                                           \
+        uint64_t block = r->pos >> 2; /* a vector holds W / 2 blocks */                       \
+        for (int64_t e = -(int64_t)(r->pos & 3); e < r->n; e += 2 * W * V) {                  \
+            VEC lo[V], hi[V];                                                                 \
+            if (r->y != NULL)                                                                 \
+                fd_prefetch(r->x, r->y, (e + FD_AHEAD) * size, 2 * W * V * size);             \
+            fd_step_##ISA(lo, hi, &k, block, FD_BERNOULLI);                                   \
+            block += W / 2 * V;                                                               \
+            for (int u = 0; u < V; u++) {                                                     \
+                int64_t a = e + 2 * W * u;                                                    \
+                if (a >= 0 && a + 2 * W <= r->n) {                                            \
+                    fd_put_##ISA(r, f64, plain, a, lo[u], t);                                 \
+                    fd_put_##ISA(r, f64, plain, a + W, hi[u], t);                             \
+                } else {                                                                      \
+                    STORE((void *)words, lo[u]);                                              \
+                    STORE((void *)(words + W), hi[u]);                                        \
+                    fd_some(r, f64, a, words, 2 * W);                                         \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    TARGET static void fd_drop_##ISA(fd_run r, int f64)                                       \
+    {                                                                                         \
+        if (f64 && fd_plain(&r))                                                              \
+            fd_drop_##ISA##_as(&r, 1, 1);                                                     \
+        else if (f64)                                                                         \
+            fd_drop_##ISA##_as(&r, 1, 0);                                                     \
+        else if (fd_plain(&r))                                                                \
+            fd_drop_##ISA##_as(&r, 0, 1);                                                     \
+        else                                                                                  \
+            fd_drop_##ISA##_as(&r, 0, 0);                                                     \
     }
-}
 
-FD_TARGET_AVX2 static void fd_drop_avx2(fd_run r, int f64)
-{
-    if (f64 && fd_plain(&r))
-        fd_drop_avx2_as(&r, 1, 1);
-    else if (f64)
-        fd_drop_avx2_as(&r, 1, 0);
-    else if (fd_plain(&r))
-        fd_drop_avx2_as(&r, 0, 1);
-    else
-        fd_drop_avx2_as(&r, 0, 0);
-}
+#define FD_VECTORS_avx512 FD_AVX512_VECTORS
+#define FD_VECTORS_avx2 FD_AVX2_VECTORS
+FD_DROP(avx512, FD_TARGET_AVX512, __m512i, fd_keys512, 16, _mm512_set1_epi32, _mm512_storeu_si512)
+FD_DROP(avx2, FD_TARGET_AVX2, __m256i, fd_keys256, 8, _mm256_set1_epi32, _mm256_storeu_si256)
 #endif
 
 /* The run, float64 if f64, at the level in use; only where fd_fused(threshold). */

@@ -456,6 +456,23 @@ def _default(values: tuple[object, ...]) -> str:
     return f"(default: {' '.join(map(str, values))}; --full: the shared case table's)"
 
 
+def add_budget(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` the ``--budget`` option of ``fastdrop bench`` and ``fastdrop tune``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        A command's parser.
+    """
+    parser.add_argument(
+        "--budget",
+        type=seconds,
+        default=0.5,
+        metavar="S",
+        help="seconds of rounds per case (default: 0.5)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Give ``parser`` the options of ``fastdrop bench``.
 
@@ -483,13 +500,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=[np.dtype(d).name for d in DTYPES],
         help=f"dtypes {_default(QUICK_DTYPES)}",
     )
-    parser.add_argument(
-        "--budget",
-        type=seconds,
-        default=0.5,
-        metavar="S",
-        help="seconds of rounds per case (default: 0.5)",
-    )
+    add_budget(parser)
     parser.add_argument("--json", metavar="FILE", help="write every record to FILE")
     parser.add_argument(
         "--plot", metavar="FILE.png", help="draw the ratios to the bound against size"

@@ -84,7 +84,8 @@ def implementations(
     """
     bound, n_threads = _bound(x.size)
     scale = stream.keep_scale(p, "inverted")
-    x2, y2 = x.reshape(1, -1), np.empty_like(x).reshape(1, -1)
+    out = np.empty_like(x)  # every row writing into a preallocated array: one at a time
+    x2, y2 = x.reshape(1, -1), out.reshape(1, -1)
     rows: dict[str, Callable[[], object]] = {BOUND: lambda: bound.scale(x2, y2, scale, n_threads)}
     names = [
         name
@@ -95,7 +96,6 @@ def implementations(
         rows[f"fastdrop {name}"] = functools.partial(fastdrop.dropout, x, p, rng=1, backend=name)
     rows[FRESH_BOUND] = lambda: x * scale
     for name in names:
-        out = np.empty_like(x)
         rows[f"fastdrop {name} out="] = functools.partial(
             fastdrop.dropout, x, p, rng=1, out=out, backend=name
         )

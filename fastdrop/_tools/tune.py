@@ -258,13 +258,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"dtypes to measure (default: {' '.join(tuning.DTYPES)}); the others then run "
         "auto's built-in order",
     )
-    parser.add_argument(
-        "--budget",
-        type=bench.seconds,
-        default=0.5,
-        metavar="S",
-        help="seconds of rounds per case (default: 0.5)",
-    )
+    bench.add_budget(parser)
     shown = parser.add_mutually_exclusive_group()
     shown.add_argument(
         "--show", action="store_true", help="print the table in force and where it lives"
