@@ -203,9 +203,10 @@ FD_TARGET_AVX512 static inline void fd_keys_avx512(fd_keys512 *k, uint64_t seed)
  * position order: lo[u] holds the sixteen words of blocks block + 8u to block + 8u + 3,
  * hi[u] those of the next four. fd_words_avx2 with AVX-512: eight blocks a vector, and
  * vpternlogq for each round's three-way XOR. Block l of a vector ends with its words w
- * in the low halves of c[w][l]; gathering them two 64-bit halves at a time puts blocks
- * 0, 2, 4, 6 in one vector and 1, 3, 5, 7 in the other, and a two-source permutation
- * puts them in order. */
+ * in the low halves of c[w][l]. Four two-source permutations put them in order: one
+ * pairs words 0 and 1 of each block (and one words 2 and 3), one 32-bit lane at a time,
+ * then one interleaves the pairs of blocks 0 to 3 (and one of blocks 4 to 7), 64 bits at
+ * a time. */
 FD_TARGET_AVX512 static inline void fd_step_avx512(__m512i *lo, __m512i *hi,
                                                    const fd_keys512 *k, uint64_t block,
                                                    uint32_t purpose)
@@ -214,9 +215,11 @@ FD_TARGET_AVX512 static inline void fd_step_avx512(__m512i *lo, __m512i *hi,
     const __m512i m0 = _mm512_set1_epi64(FD_M0), m1 = _mm512_set1_epi64(FD_M1);
     const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i block_mask = _mm512_set1_epi64((int64_t)FD_BLOCK_MASK);
-    const __m512i high = _mm512_set1_epi64((int64_t)0xFFFFFFFF00000000u);
-    const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
-    const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    /* lane 2l: the low half of lane l of the first source; 2l + 1: of the second's */
+    const __m512i pair = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2,
+                                          16, 0);
+    const __m512i first = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+    const __m512i second = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
     __m512i c[4][V];
     for (int u = 0; u < V; u++) {
         __m512i b = _mm512_set1_epi64((int64_t)(block + (uint64_t)(8 * u)));
@@ -239,15 +242,10 @@ FD_TARGET_AVX512 static inline void fd_step_avx512(__m512i *lo, __m512i *hi,
         }
     }
     for (int u = 0; u < V; u++) {
-        /* 0xCA: a ? b : c, bit by bit; so the two words of a lane, w1 above w0 */
-        __m512i w01 =
-            _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[1][u], 32), c[0][u], 0xCA);
-        __m512i w23 =
-            _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[3][u], 32), c[2][u], 0xCA);
-        __m512i even = _mm512_unpacklo_epi64(w01, w23); /* blocks 0, 2, 4, 6 */
-        __m512i odd = _mm512_unpackhi_epi64(w01, w23);  /* blocks 1, 3, 5, 7 */
-        lo[u] = _mm512_permutex2var_epi64(even, first, odd);
-        hi[u] = _mm512_permutex2var_epi64(even, second, odd);
+        __m512i w01 = _mm512_permutex2var_epi32(c[0][u], pair, c[1][u]); /* lane l: block l */
+        __m512i w23 = _mm512_permutex2var_epi32(c[2][u], pair, c[3][u]);
+        lo[u] = _mm512_permutex2var_epi64(w01, first, w23);
+        hi[u] = _mm512_permutex2var_epi64(w01, second, w23);
     }
 }
 
