@@ -41,12 +41,31 @@ def unmasked(value: object, name: str) -> None:
 
 def array(x: object, name: str) -> np.ndarray:
     """``x`` as a plain ndarray (a subclass, such as a memmap or a matrix, is read as one),
-    once it is float16, float32 or float64 and not a masked array."""
+    once it is float16, float32 or float64 and not a masked array.
+
+    An array-like that is not an ndarray is read without a copy where it allows: through
+    DLPack (``__dlpack__``: a PyTorch CPU tensor, a JAX CPU array), else through
+    ``__array__``, the buffer protocol or a nested sequence, as ``np.asarray`` reads it. One
+    that can be read neither way (a tensor on a GPU, or one that requires grad) is a
+    TypeError that says why."""
     unmasked(x, name)
-    a = np.asarray(x)
+    a = np.asarray(x) if isinstance(x, np.ndarray) else _array_like(x, name)
     if a.dtype.char not in "efd":  # float16, float32, float64, in either byte order
         raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {a.dtype}")
     return a
+
+
+def _array_like(x: object, name: str) -> np.ndarray:
+    if hasattr(x, "__dlpack__"):
+        try:
+            return np.from_dlpack(x)
+        except (BufferError, RuntimeError, TypeError, ValueError) as e:
+            if not hasattr(x, "__array__"):
+                raise TypeError(f"{name} could not be read through DLPack: {e}") from e
+    try:
+        return np.asarray(x)
+    except RuntimeError as e:  # a tensor that requires grad, or on another device
+        raise TypeError(f"{name} could not be read as a NumPy array: {e}") from e
 
 
 def integer(value: object) -> TypeGuard[int | np.integer]:
