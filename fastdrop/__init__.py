@@ -18,6 +18,8 @@ from fastdrop._api.core import bernoulli_mask, dropout, dropout_backward
 from fastdrop._api.family import (
     alpha_dropout,
     alpha_dropout_backward,
+    drop_block,
+    drop_block_backward,
     drop_path,
     drop_path_backward,
     dropout_add,
@@ -44,6 +46,8 @@ __all__ = [
     "alpha_dropout_backward",
     "available_backends",
     "bernoulli_mask",
+    "drop_block",
+    "drop_block_backward",
     "drop_path",
     "drop_path_backward",
     "dropout",
