@@ -157,12 +157,7 @@ class Blocks(Call):
 
     @property
     def seeds(self) -> tuple[int, ...]:
-        """The shape of the seed mask: one element per block corner that keeps the whole
-        block inside the array (``n - k + 1`` along a spatial axis of ``n``)."""
-        dims = list(self.shape)
-        for a, k in zip(self.axes, self.kernel, strict=True):
-            dims[a] = dims[a] - k + 1 if dims[a] else 0
-        return tuple(dims)
+        return corners(self.shape, self.axes, self.kernel)
 
 
 def backend_named(backend: object) -> str:
@@ -336,11 +331,9 @@ def drop_block(
     backward, which needs the forward call's ``rng``). ``p = 0`` is eval mode: ``x``
     itself, as timm's ``DropBlock2d`` returns it."""
     p = checks.rate(p)
-    size = checks.positive(block_size, "block_size")
     gamma_scale = checks.nonnegative(gamma_scale, "gamma_scale")
-    batchwise = checks.flag(batchwise, "batchwise")
     scale_by_keep = checks.flag(scale_by_keep, "scale_by_keep")
-    axes = block_axes(x.shape, channel_axis)
+    shape, axes, (kh, kw) = block_geometry(x.shape, block_size, batchwise, channel_axis)
     if gradient and rng is None:
         raise ValueError("rng= must be the forward call's seed: the blocks are drawn again")
     seed_from = checks.rng(rng)
@@ -348,9 +341,7 @@ def drop_block(
     name = backend_named(backend)
     if p == 0.0:
         return Evaluate(name, None, None, False, None, None)
-    shape = (1, *x.shape[1:]) if batchwise else tuple(x.shape)
     h, w = (shape[a] for a in axes)
-    kh, kw = min(size, h), min(size, w)
     gamma = 0.0  # an empty feature map has no seeds
     if h and w:  # timm's seed rate, operation for operation
         gamma = float(gamma_scale * p * h * w) / float(kh * kw) / float((h - kh + 1) * (w - kw + 1))
@@ -413,6 +404,30 @@ def path_noise(shape: tuple[int, ...]) -> tuple[int, ...]:
     if not shape:
         raise ValueError("drop_path needs an array with a batch axis, got a 0-d array")
     return (shape[0],) + (1,) * (len(shape) - 1)
+
+
+def block_geometry(
+    shape: tuple[int, ...], block_size: object, batchwise: object, channel_axis: object
+) -> tuple[tuple[int, ...], tuple[int, int], tuple[int, int]]:
+    """DropBlock's keep mask shape (``shape``, with a batch of 1 when batchwise), spatial
+    axes and block extent along them (``block_size`` clipped to each)."""
+    size = checks.positive(block_size, "block_size")
+    batchwise = checks.flag(batchwise, "batchwise")
+    axes = block_axes(shape, channel_axis)
+    mask = (1, *shape[1:]) if batchwise else tuple(shape)
+    return mask, axes, (min(size, mask[axes[0]]), min(size, mask[axes[1]]))
+
+
+def corners(
+    shape: tuple[int, ...], axes: tuple[int, int], kernel: tuple[int, int]
+) -> tuple[int, ...]:
+    """The shape of DropBlock's seed mask: one element per block corner that keeps the
+    whole block inside the mask of ``shape`` (``n - k + 1`` along a spatial axis of
+    ``n``)."""
+    dims = list(shape)
+    for a, k in zip(axes, kernel, strict=True):
+        dims[a] = dims[a] - k + 1 if dims[a] else 0
+    return tuple(dims)
 
 
 def block_axes(shape: tuple[int, ...], channel_axis: object) -> tuple[int, int]:
