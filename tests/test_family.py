@@ -373,7 +373,7 @@ def test_layer_backward_regenerates_or_uses_the_stored_mask():
         grad = layer.backward(g)
         assert_bits_equal(grad, fastdrop.dropout_backward(g, 0.3, rng=layer.seed, offset=x.size))
         assert np.array_equal(grad != 0, y != 0)
-        assert (layer._last[4] is not None) == store
+        assert (layer._last.mask is not None) == store
 
 
 def test_layer_noise_shape_follows_the_batch():

@@ -6,6 +6,7 @@ caller's arrays, and a Generator or BitGenerator passed as ``rng``, as they were
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any, TypeGuard
@@ -84,10 +85,15 @@ def flag(value: object, name: str) -> bool:
     return bool(value)
 
 
+def real(value: object, name: str) -> float:
+    """A Python or NumPy real number (not a bool, an array or a string) as a float."""
+    if type(value) is not float and not (integer(value) or isinstance(value, float | np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
 def rate(p: object, *, below_one: bool = False) -> float:
-    if type(p) is not float and not (integer(p) or isinstance(p, float | np.floating)):
-        raise TypeError(f"p must be a real number, got {type(p).__name__}")
-    p = float(p)
+    p = real(p, "p")
     if not 0.0 <= p <= 1.0:  # also catches NaN
         raise ValueError(f"p must be in [0, 1], got {p}")
     if below_one and p == 1.0:
@@ -101,6 +107,23 @@ def u64(value: object, name: str) -> int:
     v = int(value)
     if not 0 <= v < U64:
         raise ValueError(f"{name} must be in [0, 2**64), got {v}")
+    return v
+
+
+def positive(value: object, name: str) -> int:
+    """An integer of at least 1."""
+    if not integer(value):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def nonnegative(value: object, name: str) -> float:
+    """A finite real number of at least 0."""
+    v = real(value, name)
+    if not 0.0 <= v < math.inf:  # also catches NaN
+        raise ValueError(f"{name} must be finite and at least 0, got {v}")
     return v
 
 
