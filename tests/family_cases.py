@@ -33,4 +33,8 @@ FAMILY = {
         lambda x: fastdrop.gaussian_dropout(x, 0.3, rng=1),
         lambda g: fastdrop.gaussian_dropout_backward(g, 0.3, rng=1),
     ),
+    "drop_block": (
+        lambda x: fastdrop.drop_block(x, 0.3, block_size=2, rng=1),
+        lambda g: fastdrop.drop_block_backward(g, 0.3, block_size=2, rng=1),
+    ),
 }
