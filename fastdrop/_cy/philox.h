@@ -508,4 +508,26 @@ static inline uint16_t fd_f2h(float f)
     return h;
 }
 
+/* bfloat16 <-> float32 in integer arithmetic, which vectorises in every instruction set.
+ * bfloat16 is float32's top half, so widening is exact; narrowing rounds as ml_dtypes
+ * does: to nearest even, by adding 0x7FFF and the kept half's last bit, then dropping the
+ * low half (a carry out of the largest finite values gives inf); a NaN becomes the quiet
+ * NaN 0x7FC0 with its sign. */
+static inline float fd_b2f(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline uint16_t fd_f2b(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t even = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quiet = ((u >> 16) & 0x8000u) | 0x7FC0u;
+    return (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? quiet : even);
+}
+
 #endif
