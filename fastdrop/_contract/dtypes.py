@@ -22,11 +22,11 @@ def bfloat16() -> np.dtype | None:
 
 
 def is_bfloat16(dtype: np.dtype) -> bool:
-    """Whether ``dtype`` is ``ml_dtypes.bfloat16`` (which has one byte order only)."""
-    return dtype.char == "E" and dtype == bfloat16()
+    """Whether ``dtype`` is ``ml_dtypes.bfloat16``, in either byte order."""
+    return dtype.char == "E" and dtype.newbyteorder("=") == bfloat16()
 
 
 def is_real(dtype: np.dtype) -> bool:
-    """Whether the kernels take arrays of ``dtype``: float16, float32 or float64 in either
-    byte order, or bfloat16."""
+    """Whether fastdrop takes arrays of ``dtype``: float16, bfloat16, float32 or float64,
+    in either byte order."""
     return dtype.char in "efd" or is_bfloat16(dtype)

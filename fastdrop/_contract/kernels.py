@@ -23,7 +23,7 @@ written (no fused multiply-adds, no reassociation), and rounded once more, to ne
 even, to the array's dtype at the end: bfloat16 as ``ml_dtypes`` rounds, a NaN becoming
 the quiet NaN of its sign (``docs/random-stream.md``). ``inf * 0`` and overflow give what
 IEEE says, with no warning. A dropped element is its ``fill`` whatever the input held, NaN
-included. bfloat16 arrays (``fastdrop._contract.dtypes``) come in one byte order only.
+included.
 
 **Threads:** ``n_threads`` is how many threads a kernel may use. The engine passes 1 for
 calls that produce fewer than the backend's ``PARALLEL_MIN`` elements. A result never
