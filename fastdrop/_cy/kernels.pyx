@@ -143,9 +143,10 @@ SIMD_LEVELS = ("portable", "avx2", "avx512")
 
 def use_simd(level="avx512"):
     """Draw Philox words with at most ``level``'s instructions (``"avx512"``, ``"avx2"`` or
-    ``"portable"`` C), and convert float16 eight lanes at a time with F16C from
-    ``"avx2"`` on, where the CPU has them. Returns the level now in use. The results are
-    the same at every level: the tests run each one."""
+    ``"portable"`` C), convert float16 eight lanes at a time with F16C from ``"avx2"``
+    on, where the CPU has them, and run bfloat16's select loop compiled for the level.
+    Returns the level now in use. The results are the same at every level: the tests run
+    each one."""
     return SIMD_LEVELS[fd_use_simd(SIMD_LEVELS.index(level))]
 
 

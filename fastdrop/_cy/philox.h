@@ -301,12 +301,12 @@ FD_TARGET_AVX512 static void fd_flags_avx512(uint8_t *flags, uint64_t block, int
 
 /* The instruction sets fd_words may use, from fd_use_simd. */
 enum { FD_PORTABLE = 0, FD_AVX2 = 1, FD_AVX512 = 2 };
-static int fd_simd = FD_PORTABLE; /* fd_words's: AVX-512, AVX2 or portable C */
+static int fd_simd = FD_PORTABLE; /* fd_words's and bfloat16's loop's: AVX-512, AVX2, C */
 static int fd_f16c = 0;           /* whether affine.h converts float16 with F16C */
 
-/* Draw words with at most the instruction set level (FD_AVX512, FD_AVX2, FD_PORTABLE),
- * and convert float16 with F16C from FD_AVX2 on, where the CPU has them; returns the
- * level in use. */
+/* Draw words (and run affine.h's bfloat16 loop) with at most the instruction set level
+ * (FD_AVX512, FD_AVX2, FD_PORTABLE), and convert float16 with F16C from FD_AVX2 on, where
+ * the CPU has them; returns the level in use. */
 static int fd_use_simd(int level)
 {
     __builtin_cpu_init();
