@@ -230,7 +230,7 @@ _drop_backward.register_autograd(_gradient, setup_context=_save)
 
 
 def _rate(p: float) -> None:
-    if p < 0.0 or p > 1.0:
+    if not 0.0 <= p <= 1.0:  # NaN too, which torch's ATen refuses
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
@@ -271,36 +271,36 @@ def _apply(
     rng: Rng,
     offset: int,
     options: tuple[float, ...] = (),
+    batched: bool = True,
 ) -> Tensor:
-    """Family ``member`` of ``input``, as ``torch.nn.functional`` runs dropout: ``input``
-    itself when nothing is to drop (eval, ``p = 0``, no elements)."""
+    """Family ``member`` of ``input`` (given a batch axis of 1 if not ``batched``), as
+    ``torch.nn.functional`` runs dropout: ``input`` itself when nothing is to drop (eval,
+    ``p = 0``, no elements)."""
     _cpu_float(input)
     if not training or p == 0 or input.numel() == 0:
         return input
+    x = input if batched else input.unsqueeze(0)
     args = (member, p, list(options), _seed(rng), _signed(checks.u64(offset, "offset")))
-    if not inplace:
-        return torch.ops.fastdrop.drop(input, *args)[0]
-    if torch.is_grad_enabled() and input.requires_grad:
-        # Autograd takes no formula for a mutating op: the functional one, copied back,
-        # marks input dirty as an in-place op does.
-        return input.copy_(torch.ops.fastdrop.drop(input, *args)[0])
-    torch.ops.fastdrop.drop_(input, *args)
-    return input
+    if inplace and not (torch.is_grad_enabled() and input.requires_grad):
+        torch.ops.fastdrop.drop_(x, *args)
+        return input
+    y = torch.ops.fastdrop.drop(x, *args)[0]
+    y = y if batched else y.squeeze(0)
+    # Autograd takes no formula for a mutating op: the functional one's result, copied
+    # back, marks input dirty as an in-place op does.
+    return input.copy_(y) if inplace else y
+
+
+def _warn(message: str) -> None:
+    """torch's warning, from eager calls: ``torch.compile`` cannot trace ``warnings.warn``
+    into a graph, and would break it there."""
+    if not torch.compiler.is_compiling():
+        warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _feature(input: Tensor, p: float, training: bool) -> None:
     if training and p > 0 and input.dim() < 2:
         raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
-
-
-def _unbatched(
-    input: Tensor, batched: bool, p: float, training: bool, inplace: bool, rng: Rng, offset: int
-) -> Tensor:
-    """Feature dropout of ``input``, given a batch axis of 1 where it has none."""
-    if batched:
-        return _apply("feature", input, p, training, inplace, rng, offset)
-    y = _apply("feature", input.unsqueeze(0), p, training, inplace, rng, offset)
-    return input if inplace else y.squeeze(0)
 
 
 # -- torch.nn.functional ----------------------------------------------------------------------
@@ -391,7 +391,7 @@ def dropout1d(
             "spatial dimension, a channel dimension, and an optional batch dimension "
             "(i.e. 2D or 3D inputs)."
         )
-    return _unbatched(input, input.dim() == 3, p, training, inplace, rng, offset)
+    return _apply("feature", input, p, training, inplace, rng, offset, batched=input.dim() == 3)
 
 
 def dropout2d(
@@ -417,25 +417,23 @@ def dropout2d(
     """
     _rate(p)
     if input.dim() not in (3, 4):
-        warnings.warn(
+        _warn(
             f"dropout2d: Received a {input.dim()}-D input to dropout2d, which is deprecated "
             "and will result in an error in a future release. To retain the behavior "
             "and silence this warning, please use dropout instead. Note that dropout2d "
             "exists to provide channel-wise dropout on inputs with 2 spatial dimensions, "
-            "a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs).",
-            stacklevel=2,
+            "a channel dimension, and an optional batch dimension (i.e. 3D or 4D inputs)."
         )
     if input.dim() == 3:
-        warnings.warn(
+        _warn(
             "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
             "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
             "is the channel dim. This behavior will change in a future release to interpret the "
             "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
-            "channel-wise dropout behavior, please switch to using dropout1d instead.",
-            stacklevel=2,
+            "channel-wise dropout behavior, please switch to using dropout1d instead."
         )
     _feature(input, p, training)
-    return _unbatched(input, True, p, training, inplace, rng, offset)
+    return _apply("feature", input, p, training, inplace, rng, offset)
 
 
 def dropout3d(
@@ -462,16 +460,16 @@ def dropout3d(
     """
     _rate(p)
     if input.dim() not in (4, 5):
-        warnings.warn(
+        _warn(
             f"dropout3d: Received a {input.dim()}-D input to dropout3d, which is deprecated "
             "and will result in an error in a future release. To retain the behavior "
             "and silence this warning, please use dropout instead. Note that dropout3d "
             "exists to provide channel-wise dropout on inputs with 3 spatial dimensions, "
-            "a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs).",
-            stacklevel=2,
+            "a channel dimension, and an optional batch dimension (i.e. 4D or 5D inputs)."
         )
-    _feature(input.unsqueeze(0) if input.dim() != 5 else input, p, training)
-    return _unbatched(input, input.dim() == 5, p, training, inplace, rng, offset)
+    batched = input.dim() == 5
+    _feature(input if batched else input.unsqueeze(0), p, training)
+    return _apply("feature", input, p, training, inplace, rng, offset, batched=batched)
 
 
 def alpha_dropout(
