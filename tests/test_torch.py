@@ -478,13 +478,20 @@ def _pass(model: Any, x: Any) -> tuple[Any, Any]:
 
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_compiled_fullgraph_equals_eager_forward_and_backward(backend):
-    # fullgraph=True: any graph break is an error. inductor compiles for tens of seconds.
+    # fullgraph=True: any graph break is an error. aot_eager runs torch's own kernels
+    # between the ops, so every bit is eager's; inductor fuses SELU and the like into its
+    # own code, which rounds otherwise, so there the masks are eager's and the values
+    # close. inductor compiles for tens of seconds.
     torch._dynamo.reset()
     model = _model().train()
     x = torch.randn(2, 3, 6, 6).to(memory_format=torch.channels_last).requires_grad_()
     eager = _pass(model, x)
     compiled = _pass(torch.compile(model, fullgraph=True, backend=backend), x)
-    assert torch.equal(compiled[0], eager[0]) and torch.equal(compiled[1], eager[1])
+    for ours, theirs in zip(compiled, eager, strict=True):
+        assert torch.equal(ours == 0, theirs == 0)
+        if backend == "aot_eager":
+            assert torch.equal(ours, theirs)
+        torch.testing.assert_close(ours, theirs)
 
 
 def test_compiled_without_grad_and_in_eval():
