@@ -18,6 +18,8 @@ from fastdrop._api.core import bernoulli_mask, dropout, dropout_backward
 from fastdrop._api.family import (
     alpha_dropout,
     alpha_dropout_backward,
+    drop_block,
+    drop_block_backward,
     drop_path,
     drop_path_backward,
     dropout_add,
@@ -31,7 +33,16 @@ from fastdrop._api.family import (
     spatial_dropout,
     spatial_dropout_backward,
 )
-from fastdrop._api.layer import Dropout
+from fastdrop._api.layer import (
+    AlphaDropout,
+    DropBlock,
+    Dropout,
+    DropPath,
+    FeatureAlphaDropout,
+    GaussianDropout,
+    LockedDropout,
+    SpatialDropout,
+)
 from fastdrop._engine import threadpool as _threadpool
 from fastdrop._engine.backends import available_backends, get_backend, set_backend, use_backend
 from fastdrop._engine.threads import get_num_threads, set_num_threads, threads
@@ -39,11 +50,20 @@ from fastdrop._engine.threads import get_num_threads, set_num_threads, threads
 _threadpool.register()  # threadpoolctl, where installed, sees fastdrop's threads
 
 __all__ = [
+    "AlphaDropout",
+    "DropBlock",
+    "DropPath",
     "Dropout",
+    "FeatureAlphaDropout",
+    "GaussianDropout",
+    "LockedDropout",
+    "SpatialDropout",
     "alpha_dropout",
     "alpha_dropout_backward",
     "available_backends",
     "bernoulli_mask",
+    "drop_block",
+    "drop_block_backward",
     "drop_path",
     "drop_path_backward",
     "dropout",

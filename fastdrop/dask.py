@@ -33,16 +33,18 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     ) from exc
 
 from fastdrop._contract.stream import keep_scale
-from fastdrop._engine import checks, request
+from fastdrop._engine import blocks, checks, request
 from fastdrop._engine.checks import RngLike
 from fastdrop._engine.plan import Window
-from fastdrop._engine.request import Drop, Evaluate, Mask, Request, Sampled, Stream
+from fastdrop._engine.request import Blocks, Drop, Evaluate, Mask, Request, Sampled, Stream
 from fastdrop._engine.run import run, sum_to
 
 __all__ = [
     "alpha_dropout",
     "alpha_dropout_backward",
     "bernoulli_mask",
+    "drop_block",
+    "drop_block_backward",
     "drop_path",
     "drop_path_backward",
     "dropout",
@@ -77,13 +79,18 @@ def _from_mask_chunk(grad: np.ndarray, mask: np.ndarray, req: Request) -> np.nda
     return run(req, [grad, mask.reshape(-1)[: (grad.size + 7) // 8]]).y
 
 
-def _mask_chunk(req: Mask, chunks, nbytes: int, block_id=None) -> np.ndarray:
-    """Chunk ``block_id`` of the mask of an array chunked as ``chunks``: ``bool``, or
-    packed and padded to ``nbytes`` as :func:`bernoulli_mask` lays it out."""
+def _window(chunks, block_id) -> Window:
+    """The window of chunk ``block_id`` of an array chunked as ``chunks``."""
     grid = block_id[: len(chunks)]
     block = tuple(c[i] for c, i in zip(chunks, grid, strict=True))
     start = tuple(sum(c[:i]) for c, i in zip(chunks, grid, strict=True))
-    window = Window(tuple(sum(c) for c in chunks), start, block)
+    return Window(tuple(sum(c) for c in chunks), start, block)
+
+
+def _mask_chunk(req: Mask, chunks, nbytes: int, block_id=None) -> np.ndarray:
+    """Chunk ``block_id`` of the mask of an array chunked as ``chunks``: ``bool``, or
+    packed and padded to ``nbytes`` as :func:`bernoulli_mask` lays it out."""
+    window = _window(chunks, block_id)
     if req.packed and req.noise is None:
         packed = run(req, window=window).y
     else:  # the block's flags, broadcast from its part of the noise-shaped mask
@@ -93,7 +100,18 @@ def _mask_chunk(req: Mask, chunks, nbytes: int, block_id=None) -> np.ndarray:
         packed = np.packbits(keep, axis=None, bitorder="little")
     bits = np.zeros(nbytes, np.uint8)
     bits[: packed.size] = packed
-    return bits.reshape((1,) * len(block) + (nbytes,))
+    return bits.reshape((1,) * len(window.block) + (nbytes,))
+
+
+def _keep_chunk(req: Blocks, chunks, block_id=None) -> np.ndarray:
+    """Chunk ``block_id`` of DropBlock's keep flags, the mask chunked as ``chunks``: its
+    seeds drawn from the whole mask's stream positions, halo included."""
+    return blocks.keep(req, _window(chunks, block_id))
+
+
+def _blocks_chunk(x: np.ndarray, flags: np.ndarray, kept, req: Blocks) -> np.ndarray:
+    """DropBlock on one chunk, given its flags and the whole mask's kept count."""
+    return blocks.apply(req, x, flags, int(kept))
 
 
 # -- building graphs -----------------------------------------------------------------------
@@ -228,6 +246,43 @@ def _backward(grad, p, scale, mask, rng, offset, noise_shape, backend, name) -> 
         align_arrays=False,
         meta=np.empty((0,) * grad.ndim, dtype),
         name=f"fastdrop-{name}-{tokenize(grad, mask, req)}",
+    )
+
+
+def _drop_block(x: da.Array, req: Blocks | Evaluate, name: str) -> da.Array:
+    """DropBlock's graph: the keep flags chunked as ``x`` (one chunk along the batch when
+    batchwise), their kept count summed over the whole mask, then one task per chunk of
+    ``x``."""
+    if isinstance(req, Evaluate):
+        return _graph(x, req, name)
+    pairs = zip(req.shape, x.shape, x.chunks, strict=True)
+    chunks = tuple(c if m == n else (m,) for m, n, c in pairs)
+    flags = da.map_blocks(
+        _keep_chunk,
+        req,
+        chunks,
+        chunks=chunks,
+        dtype=bool,
+        meta=np.empty((0,) * x.ndim, bool),
+        name=f"fastdrop-{name}-mask-{tokenize(req, chunks)}",
+    )
+    kept = flags.sum(dtype=np.int64) if req.scale_by_keep else 0
+    index = tuple(range(x.ndim))
+    dtype = checks.native(x.dtype)
+    return da.blockwise(
+        _blocks_chunk,
+        index,
+        x,
+        index,
+        flags,
+        index,
+        kept,
+        () if req.scale_by_keep else None,
+        req,
+        None,
+        dtype=dtype,
+        meta=np.empty((0,) * x.ndim, dtype),
+        name=f"fastdrop-{name}-{tokenize(x, req)}",
     )
 
 
@@ -656,3 +711,75 @@ def dropout_add_backward(
         grad, p, mask=mask, rng=rng, offset=offset, scaling=scaling, backend=backend
     )
     return grad_x, grad, None if shape is None else sum_to(grad_x, shape)
+
+
+def drop_block(
+    x: da.Array,
+    p: float = 0.1,
+    *,
+    block_size: int = 7,
+    gamma_scale: float = 1.0,
+    batchwise: bool = False,
+    scale_by_keep: bool = True,
+    channel_axis: int = 1,
+    rng: RngLike = None,
+    offset: int = 0,
+    backend: str | None = None,
+) -> da.Array:
+    """:func:`fastdrop.drop_block` on a Dask array of any chunking, with the same result.
+
+    Blocks cross chunk edges whole: each chunk draws the seeds that reach it, from their
+    stream positions in the whole seed mask, and grows them itself. The normalisation
+    takes the kept count of the whole mask, a sum over the chunks' counts; so every
+    task waits for every chunk's flags. ``p = 0`` gives ``x`` itself.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, fastdrop, fastdrop.dask
+    >>> x = np.ones((2, 3, 9, 9))
+    >>> lazy = da.from_array(x, chunks=(1, 2, 4, 5))
+    >>> y = fastdrop.dask.drop_block(lazy, 0.3, block_size=3, rng=2)
+    >>> bool((y.compute() == fastdrop.drop_block(x, 0.3, block_size=3, rng=2)).all())
+    True
+    """
+    x = _array(x, "x")
+    req = request.drop_block(
+        x, p, block_size=block_size, gamma_scale=gamma_scale, batchwise=batchwise,
+        scale_by_keep=scale_by_keep, channel_axis=channel_axis, rng=rng, offset=offset,
+        backend=backend,
+    )  # fmt: skip
+    return _drop_block(x, req, "drop-block")
+
+
+def drop_block_backward(
+    grad: da.Array,
+    p: float,
+    *,
+    block_size: int = 7,
+    gamma_scale: float = 1.0,
+    batchwise: bool = False,
+    scale_by_keep: bool = True,
+    channel_axis: int = 1,
+    rng: RngLike = None,
+    offset: int = 0,
+    backend: str | None = None,
+) -> da.Array:
+    """:func:`fastdrop.drop_block_backward` on a Dask array: the blocks redrawn from the
+    forward's ``rng`` (required) and ``offset``.
+
+    Examples
+    --------
+    >>> import dask.array as da, numpy as np, fastdrop, fastdrop.dask
+    >>> g = np.ones((2, 8, 8, 3))
+    >>> kw = dict(block_size=3, channel_axis=-1, rng=4)
+    >>> b = fastdrop.dask.drop_block_backward(da.from_array(g, chunks=3), 0.2, **kw)
+    >>> bool((b.compute() == fastdrop.drop_block_backward(g, 0.2, **kw)).all())
+    True
+    """
+    grad = _array(grad, "grad")
+    req = request.drop_block(
+        grad, p, block_size=block_size, gamma_scale=gamma_scale, batchwise=batchwise,
+        scale_by_keep=scale_by_keep, channel_axis=channel_axis, rng=rng, offset=offset,
+        backend=backend, gradient=True,
+    )  # fmt: skip
+    return _drop_block(grad, req, "drop-block-bwd")

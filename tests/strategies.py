@@ -48,3 +48,23 @@ offsets = st.one_of(st.integers(0, U64 - 1), st.integers(U64 - 64, U64 - 1), st.
 def noise_shapes(draw, shape: tuple[int, ...]) -> tuple[int | None, ...]:
     """A Keras ``noise_shape`` for ``shape``: each axis kept, set to 1, or None (kept)."""
     return tuple(draw(st.sampled_from([d, 1, None])) for d in shape)
+
+
+@st.composite
+def feature_maps(draw, max_side: int = 9) -> tuple[np.ndarray, dict]:
+    """A 4-d array of any dtype and layout (channels first or last, empty sides too), and
+    DropBlock's keywords for it."""
+    n, c = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    h, w = draw(st.integers(0, max_side)), draw(st.integers(0, max_side))
+    channel_axis = draw(st.sampled_from([1, -1, 3]))
+    shape = (n, c, h, w) if channel_axis == 1 else (n, h, w, c)
+    dtype, layout = draw(st.sampled_from(DTYPES)), draw(st.sampled_from(LAYOUTS))
+    x = make_array(shape, dtype, layout, seed=draw(st.integers(0, 2**16)))
+    kw = dict(
+        block_size=draw(st.integers(1, 11)),
+        gamma_scale=draw(st.sampled_from([1.0, 0.5, 3.0])),
+        batchwise=draw(st.booleans()),
+        scale_by_keep=draw(st.booleans()),
+        channel_axis=channel_axis,
+    )
+    return x, kw

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import offsets, seeds
+from strategies import feature_maps, offsets, seeds
 from test_agreement import assert_bits_equal
 
 import fastdrop
@@ -219,6 +219,18 @@ def test_alpha_dropout_gradient_is_chunk_invariant(case, p, seed, offset, data):
     want = fastdrop.alpha_dropout_backward(x, p, backend="numpy", **kw)
     assert_bits_equal(fdask.alpha_dropout_backward(lazy, p, **kw).compute(), want)
     assert_bits_equal(fdask.alpha_dropout_backward(lazy, p, mask=mask).compute(), want)
+
+
+@settings(deadline=None, max_examples=40)
+@given(case=feature_maps(), p=rates, seed=seeds, offset=offsets, data=st.data())
+def test_drop_block_is_chunk_invariant(case, p, seed, offset, data):
+    # Blocks that cross a chunk edge stay whole, and the normalisation counts every chunk.
+    x, kw = case
+    kw.update(rng=seed, offset=offset)
+    lazy = da.from_array(x, chunks=data.draw(chunkings(x.shape)))
+    want = fastdrop.drop_block(x, p, backend="numpy", **kw)
+    assert_bits_equal(fdask.drop_block(lazy, p, **kw).compute(), want)
+    assert_bits_equal(fdask.drop_block_backward(lazy, p, **kw).compute(), want)
 
 
 def test_chunk_split_along_every_axis_across_the_offset_wrap():

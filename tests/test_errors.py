@@ -213,6 +213,8 @@ BAD_FAMILY = [
     (fastdrop.dropout_add, (np.ones((4, 6)), 0.5), {"bias": np.ones(6, "f2")}, TypeError, "bias"),
     (fastdrop.dropout_add, (np.ones((4, 6)), 0.5), {"bias": [1j] * 6}, TypeError, "bias"),
     (fastdrop.dropout_add_backward, (0.5,), {"bias": np.ones(5), "rng": 1}, ValueError, "bias"),
+    (fastdrop.drop_block, (0.5,), {"rng": 1}, ValueError, "4-d array"),
+    (fastdrop.drop_block_backward, (0.5,), {"rng": 1}, ValueError, "4-d array"),
 ]
 
 

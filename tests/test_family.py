@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from family_cases import FAMILY
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import awkward_arrays, noise_shapes, offsets, rates, seeds
@@ -318,41 +319,9 @@ def directional(f, x, d, h=1e-6):
     return np.sum(f(x + h * d) - f(x - h * d)) / (2 * h)
 
 
-CASES = {
-    "dropout": (
-        lambda x: fastdrop.dropout(x, 0.3, rng=1, offset=5),
-        lambda g: fastdrop.dropout_backward(g, 0.3, rng=1, offset=5),
-    ),
-    "spatial": (
-        lambda x: fastdrop.spatial_dropout(x, 0.3, rng=1),
-        lambda g: fastdrop.spatial_dropout_backward(g, 0.3, rng=1),
-    ),
-    "locked": (
-        lambda x: fastdrop.locked_dropout(x, 0.3, rng=1, time_axis=2),
-        lambda g: fastdrop.locked_dropout_backward(g, 0.3, rng=1, time_axis=2),
-    ),
-    "drop_path": (
-        lambda x: fastdrop.drop_path(x, 0.3, rng=1, scaling="classic"),
-        lambda g: fastdrop.drop_path_backward(g, 0.3, rng=1, scaling="classic"),
-    ),
-    "alpha": (
-        lambda x: fastdrop.alpha_dropout(x, 0.3, rng=1),
-        lambda g: fastdrop.alpha_dropout_backward(g, 0.3, rng=1),
-    ),
-    "feature_alpha": (
-        lambda x: fastdrop.feature_alpha_dropout(x, 0.3, rng=1),
-        lambda g: fastdrop.feature_alpha_dropout_backward(g, 0.3, rng=1),
-    ),
-    "gaussian": (
-        lambda x: fastdrop.gaussian_dropout(x, 0.3, rng=1),
-        lambda g: fastdrop.gaussian_dropout_backward(g, 0.3, rng=1),
-    ),
-}
-
-
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", FAMILY)
 def test_backward_matches_finite_differences(name):
-    forward, backward = CASES[name]
+    forward, backward = FAMILY[name]
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 3, 4, 5))
     grad = backward(w)  # of the loss sum(w * forward(x))
@@ -404,7 +373,7 @@ def test_layer_backward_regenerates_or_uses_the_stored_mask():
         grad = layer.backward(g)
         assert_bits_equal(grad, fastdrop.dropout_backward(g, 0.3, rng=layer.seed, offset=x.size))
         assert np.array_equal(grad != 0, y != 0)
-        assert (layer._last[4] is not None) == store
+        assert (layer._last.mask is not None) == store
 
 
 def test_layer_noise_shape_follows_the_batch():

@@ -164,12 +164,22 @@ PARAMS = {  # name: (valid recipes, bad recipes)
         st.sampled_from([(-1,), (2.0,), (True, 2), "3", None, np.array([2, 3])]),
     ),
     "backend": (st.sampled_from(["each"] * 5 + [None]), st.sampled_from(["fortran", 3])),
+    "block_size": (
+        st.one_of(st.integers(1, 6), st.just(np.int64(3))),
+        st.sampled_from([0, -1, 2.0, True, None, "3"]),
+    ),
+    "gamma_scale": (
+        st.sampled_from([1.0, 0.5, 2, 0.0, np.float32(1.5)]),
+        st.sampled_from([-1.0, math.inf, math.nan, "1", True, None]),
+    ),
 }
 KIND = {  # arguments that share another's recipes
     "training": "flag",
     "return_mask": "flag",
     "packed": "flag",
     "store_mask": "flag",
+    "batchwise": "flag",
+    "scale_by_keep": "flag",
     "channel_axis": "axis",
     "time_axis": "axis",
 }
@@ -379,6 +389,10 @@ ORDER = [
     "samples",
     "channel_axis",
     "time_axis",
+    "block_size",
+    "gamma_scale",
+    "batchwise",
+    "scale_by_keep",
     "return_mask",
     "packed",
     "mask",
@@ -534,6 +548,10 @@ def forward_mask(forward):
 
 FORWARD = ("p", "rng", "offset", "training", "out", "backend")
 BACKWARD = ("p", "rng", "offset", "mask", "out", "backend")
+DROP_BLOCK = (
+    "p", "rng", "offset", "backend", "block_size", "gamma_scale", "batchwise", "scale_by_keep",
+    "channel_axis",
+)  # fmt: skip
 SPECS = {
     "dropout": Spec(
         fastdrop.dropout, ("x", *FORWARD, "scaling", "noise_shape", "samples", "return_mask")
@@ -594,6 +612,10 @@ SPECS = {
         ("grad", "p", "rng", "offset", "out", "backend"),
         required=("rng",),
     ),
+    "drop_block": Spec(fastdrop.drop_block, ("x", *DROP_BLOCK), dims=(4, 4)),
+    "drop_block_backward": Spec(
+        fastdrop.drop_block_backward, ("grad", *DROP_BLOCK), dims=(4, 4), required=("rng",)
+    ),
     "dropout_add": Spec(
         fastdrop.dropout_add,
         ("x", "residual", *FORWARD, "bias", "scaling", "return_mask"),
@@ -616,8 +638,9 @@ def call_on(spec: Spec, kw: dict, backend: str) -> Callable[[], object]:
 
 def test_every_public_function_is_fuzzed():
     functions = {n for n in fastdrop.__all__ if callable(getattr(fastdrop, n))}
-    not_fuzzed = {"Dropout", *SETTINGS, "available_backends", "get_backend", "get_num_threads"}
-    assert functions - not_fuzzed == set(SPECS)  # Dropout and the settings: tests below
+    layers = {n for n in fastdrop.__all__ if isinstance(getattr(fastdrop, n), type)}
+    not_fuzzed = {*layers, *SETTINGS, "available_backends", "get_backend", "get_num_threads"}
+    assert functions - not_fuzzed == set(SPECS)  # the layers and the settings: tests below
 
 
 @pytest.mark.parametrize("name", list(SPECS))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from fastdrop._api.core import backward, dropout, dropout_backward
-from fastdrop._engine import checks, request
+from fastdrop._engine import blocks, checks, request
 from fastdrop._engine.checks import RngLike
+from fastdrop._engine.plan import Window
 from fastdrop._engine.run import run, sum_to
 
 
@@ -474,3 +475,146 @@ def dropout_add_backward(
         grad, p, mask=mask, rng=rng, offset=offset, scaling=scaling, out=out, backend=backend
     )
     return grad_x, grad_residual, None if shape is None else sum_to(grad_x, shape)
+
+
+# -- DropBlock -----------------------------------------------------------------------------
+
+
+def drop_block(
+    x: np.typing.ArrayLike,
+    p: float = 0.1,
+    *,
+    block_size: int = 7,
+    gamma_scale: float = 1.0,
+    batchwise: bool = False,
+    scale_by_keep: bool = True,
+    channel_axis: int = 1,
+    rng: RngLike = None,
+    offset: int = 0,
+    backend: str | None = None,
+) -> np.ndarray:
+    """DropBlock (Ghiasi et al. 2018): drop contiguous ``block_size x block_size`` regions
+    of convolutional feature maps, like timm's ``drop_block_2d``.
+
+    Each feature map (each sample and channel; with ``batchwise``, each channel, shared by
+    the whole batch) of size ``H x W`` takes blocks of ``kh x kw``, ``kh = min(block_size,
+    H)`` and ``kw = min(block_size, W)``. A block's top-left corner may be any of the
+    ``(H - kh + 1) x (W - kw + 1)`` places that keep the block inside the map (the
+    paper's valid region, timm's ``clip_mask_2d``), and each is a *seed* with the
+    paper's rate ``gamma = gamma_scale * p * H * W / (kh * kw) / ((H - kh + 1) * (W - kw +
+    1))`` (clipped to 1), timm's formula. The seed mask is the drop pattern of
+    ``bernoulli_mask(seeds, gamma, rng=rng, offset=offset, packed=False)``, a seed
+    where it is False, for ``seeds`` the mask shape with ``H - kh + 1`` and ``W - kw + 1``
+    on the spatial axes (and a batch of 1 with ``batchwise``), in ``x``'s axis order: the
+    same bits on every backend, from ``(rng, offset)`` alone. Every element of a seed's
+    block is dropped (``+0.0``, even where ``x`` held inf or NaN); with
+    ``scale_by_keep`` the rest are multiplied by timm's normalisation
+    ``numel / (kept + 1e-7)``, ``numel`` and ``kept`` counted exactly over the mask (of
+    ``x``'s shape, or of one sample with ``batchwise``; timm's float32 sum agrees below
+    ``2**24`` kept elements), computed in float32 as torch
+    does (``float32(numel) * (1 / (float32(kept) + float32(1e-7)))``) and rounded to
+    ``x``'s dtype; the product with ``x`` is rounded once.
+
+    Given the same seed mask, the result is timm's ``drop_block_2d``, bit for bit: put
+    each seed at its block's centre (``kh // 2`` and ``kw // 2`` after the corner) in a
+    mask of the map's shape and feed that for timm's Bernoulli draw; timm keeps seeds
+    inside ``clip_mask_2d``, grows them with ``max_pool2d`` (stride 1, padding ``k // 2``,
+    the first row and column cropped for an even ``k``, as timm does since 1.0.23) and
+    scales by the same float32 expression. One difference: a dropped element is ``+0.0``
+    where timm computes ``x * 0`` (``-0.0`` for a negative ``x``, NaN for inf or NaN).
+    Where timm's versions differ: ``batchwise`` is old timm's flag (one seed mask of
+    ``(1, C, H, W)``; current timm has dropped it); masks are per channel, as in old timm
+    and in current timm's ``couple_channels=False`` (there is no coupled mode); the block
+    clips to each axis on its own, as current timm does (old timm clipped it to
+    ``min(block_size, H, W)`` on both, and its ``gamma`` used the unclipped size); the
+    valid-centre region is old timm's and the paper's (current timm lets blocks cross
+    the edge); ``with_noise`` and ``inplace`` are not offered.
+
+    Parameters
+    ----------
+    x : array_like of float16, float32 or float64, shape ``(N, C, H, W)`` or ``(N, H, W, C)``
+        Other ranks are a ValueError.
+    p : float
+        The drop probability the seed rate aims at, in ``[0, 1]``; overlapping blocks
+        drop a little less. ``p = 0`` returns ``x`` itself, as timm's ``DropBlock2d``
+        does.
+    block_size : int
+        The block's side, at least 1; clipped to ``H`` and ``W``.
+    gamma_scale : float
+        A finite factor of at least 0 on the seed rate.
+    batchwise : bool
+        One seed mask for the whole batch, broadcast along axis 0.
+    scale_by_keep : bool
+        Multiply kept elements by ``numel / (kept + 1e-7)``; else keep them as they are.
+    channel_axis : int
+        1 for channels first, -1 or 3 for channels last.
+    rng, offset, backend
+        As for :func:`dropout`; the seed mask starts at stream position ``offset``.
+
+    Returns
+    -------
+    ndarray
+        ``x``'s shape and dtype, native byte order.
+
+    Examples
+    --------
+    >>> import numpy as np, fastdrop
+    >>> y = fastdrop.drop_block(np.ones((1, 1, 6, 6)), 0.3, block_size=3, rng=5)
+    >>> y[0, 0]  # two 3 x 3 blocks; 18 of 36 kept, times 36 / 18
+    array([[2., 0., 0., 0., 2., 2.],
+           [2., 0., 0., 0., 2., 2.],
+           [2., 0., 0., 0., 2., 2.],
+           [2., 2., 0., 0., 0., 2.],
+           [2., 2., 0., 0., 0., 2.],
+           [2., 2., 0., 0., 0., 2.]])
+    """
+    x = checks.array(x, "x")
+    req = request.drop_block(
+        x, p, block_size=block_size, gamma_scale=gamma_scale, batchwise=batchwise,
+        scale_by_keep=scale_by_keep, channel_axis=channel_axis, rng=rng, offset=offset,
+        backend=backend,
+    )  # fmt: skip
+    return _drop_block(x, req)
+
+
+def drop_block_backward(
+    grad: np.typing.ArrayLike,
+    p: float,
+    *,
+    block_size: int = 7,
+    gamma_scale: float = 1.0,
+    batchwise: bool = False,
+    scale_by_keep: bool = True,
+    channel_axis: int = 1,
+    rng: RngLike = None,
+    offset: int = 0,
+    backend: str | None = None,
+) -> np.ndarray:
+    """The gradient of :func:`drop_block`: ``grad`` times the same block mask and scale,
+    drawn again from the forward call's ``rng`` (required) and ``offset``; the other
+    arguments are the forward call's.
+
+    Examples
+    --------
+    >>> import numpy as np, fastdrop
+    >>> x = np.arange(64.0).reshape(1, 1, 8, 8)
+    >>> y = fastdrop.drop_block(x, 0.5, block_size=3, rng=7)
+    >>> g = fastdrop.drop_block_backward(np.ones_like(x), 0.5, block_size=3, rng=7)
+    >>> bool(np.array_equal(y, x * g))
+    True
+    """
+    grad = checks.array(grad, "grad")
+    req = request.drop_block(
+        grad, p, block_size=block_size, gamma_scale=gamma_scale, batchwise=batchwise,
+        scale_by_keep=scale_by_keep, channel_axis=channel_axis, rng=rng, offset=offset,
+        backend=backend, gradient=True,
+    )  # fmt: skip
+    return _drop_block(grad, req)
+
+
+def _drop_block(x: np.ndarray, req: request.Blocks | request.Evaluate) -> np.ndarray:
+    """``x`` times the whole block mask and its scale (or ``x`` itself at ``p = 0``)."""
+    if isinstance(req, request.Evaluate):
+        return run(req, [x]).y
+    flags = blocks.keep(req, Window.whole(req.shape))
+    return blocks.apply(req, x, flags, int(np.count_nonzero(flags)))

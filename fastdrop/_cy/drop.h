@@ -196,8 +196,6 @@ fd_put_avx2(const fd_run *r, int f64, int plain, int64_t e, __m256i w, __m256i t
             fd_drop_##ISA##_as(&r, 0, 0);                                                     \
     }
 
-#define FD_VECTORS_avx512 FD_AVX512_VECTORS
-#define FD_VECTORS_avx2 FD_AVX2_VECTORS
 FD_DROP(avx512, FD_TARGET_AVX512, __m512i, fd_keys512, 16, _mm512_set1_epi32, _mm512_storeu_si512)
 FD_DROP(avx2, FD_TARGET_AVX2, __m256i, fd_keys256, 8, _mm256_set1_epi32, _mm256_storeu_si256)
 #endif

@@ -100,21 +100,71 @@ static void fd_words_portable(uint32_t *out, uint64_t block, int64_t nblocks, ui
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
+/* fd_round0_<ISA>(c, k, block, purpose): the words of fd_step_<ISA>'s blocks after the
+ * first round, in c as that function keeps them. Where the step's blocks cross no
+ * multiple of 2**32 and not the 2**62 wrap, counter words 1 to 3 (the block's high word,
+ * purpose and 0) are the same in every lane: the round's second product, and the two new
+ * words it gives, are scalars, and only word 0 takes vector work, 4 instructions a vector
+ * where a round takes 7. VEC holds W blocks (LANES: 0, ..., W - 1), of which a step
+ * draws FD_VECTORS_<ISA>; KEYS is its key type and XOR3 the three-way XOR. */
+#define FD_ROUND0(ISA, TARGET, VEC, KEYS, W, LANES, SET1, ADD, AND, MUL, SRLI, XOR, XOR3)     \
+    TARGET static inline void fd_round0_##ISA(VEC c[4][FD_VECTORS_##ISA],                     \
+                                              const KEYS *k, uint64_t block,                 \
+                                              uint32_t purpose)                               \
+    {                                                                                         \
+        enum { V = FD_VECTORS_##ISA, STEP = W * FD_VECTORS_##ISA };                           \
+        const VEC m0 = SET1(FD_M0), lane = LANES;                                             \
+        const uint64_t b = block & FD_BLOCK_MASK;                                             \
+        if ((uint32_t)b <= UINT32_MAX - (STEP - 1) && b <= FD_BLOCK_MASK - (STEP - 1)) {      \
+            const uint64_t p1 = (uint64_t)purpose * FD_M1;                                    \
+            const VEC w0 = SET1((uint32_t)(p1 >> 32) ^ (uint32_t)(b >> 32) ^ (uint32_t)k->seed); \
+            const VEC w1 = SET1((uint32_t)p1), first = ADD(SET1((int64_t)b), lane);           \
+            for (int u = 0; u < V; u++) {                                                     \
+                /* the low halves are the blocks' low words; the high halves are junk */      \
+                VEC p0 = MUL(ADD(first, SET1(W * u)), m0);                                    \
+                c[0][u] = w0;                                                                 \
+                c[1][u] = w1;                                                                 \
+                c[2][u] = XOR(SRLI(p0, 32), k->k1[0]);                                        \
+                c[3][u] = p0;                                                                 \
+            }                                                                                 \
+            return;                                                                           \
+        }                                                                                     \
+        const VEC m1 = SET1(FD_M1), count = SET1(purpose), mask = SET1((int64_t)FD_BLOCK_MASK); \
+        for (int u = 0; u < V; u++) {                                                         \
+            VEC bl = AND(ADD(SET1((int64_t)(block + (uint64_t)(W * u))), lane), mask);        \
+            /* counter (bl, bl >> 32, purpose, 0); MUL ignores bl's high half */              \
+            VEC p0 = MUL(bl, m0), p1 = MUL(count, m1);                                        \
+            c[0][u] = XOR3(SRLI(p1, 32), SRLI(bl, 32), k->k0[0]);                             \
+            c[1][u] = p1;                                                                     \
+            c[2][u] = XOR(SRLI(p0, 32), k->k1[0]);                                            \
+            c[3][u] = p0;                                                                     \
+        }                                                                                     \
+    }
+
 #define FD_AVX2_VECTORS 3 /* vectors of four blocks a step of fd_step_avx2 draws */
+#define FD_VECTORS_avx2 FD_AVX2_VECTORS
 #define FD_TARGET_AVX2 __attribute__((target("avx2")))
 
 /* The round keys of seed, broadcast to every 64-bit lane (words in the low halves). */
 typedef struct {
     __m256i k0[10], k1[10];
+    uint64_t seed;
 } fd_keys256;
 
 FD_TARGET_AVX2 static inline void fd_keys_avx2(fd_keys256 *k, uint64_t seed)
 {
+    k->seed = seed;
     for (int r = 0; r < 10; r++) {
         k->k0[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)seed + (uint32_t)r * FD_W0));
         k->k1[r] = _mm256_set1_epi64x((uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * FD_W1));
     }
 }
+
+#define FD_XOR3_AVX2(a, b, c) _mm256_xor_si256(_mm256_xor_si256(a, b), c)
+FD_ROUND0(avx2, FD_TARGET_AVX2, __m256i, fd_keys256, 4, _mm256_set_epi64x(3, 2, 1, 0),
+          _mm256_set1_epi64x, _mm256_add_epi64, _mm256_and_si256, _mm256_mul_epu32,
+          _mm256_srli_epi64, _mm256_xor_si256, FD_XOR3_AVX2)
 
 /* The words of blocks block, ..., block + 4 FD_AVX2_VECTORS - 1 (mod 2**62), in position
  * order: lo[u] holds the eight words of blocks block + 4u and block + 4u + 1, hi[u] those
@@ -128,18 +178,9 @@ FD_TARGET_AVX2 static inline void fd_step_avx2(__m256i *lo, __m256i *hi, const f
 {
     enum { V = FD_AVX2_VECTORS };
     const __m256i m0 = _mm256_set1_epi64x(FD_M0), m1 = _mm256_set1_epi64x(FD_M1);
-    const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
-    const __m256i block_mask = _mm256_set1_epi64x((int64_t)FD_BLOCK_MASK);
     __m256i c[4][V];
-    for (int u = 0; u < V; u++) {
-        __m256i b = _mm256_set1_epi64x((int64_t)(block + (uint64_t)(4 * u)));
-        b = _mm256_and_si256(_mm256_add_epi64(b, lane), block_mask);
-        c[0][u] = b; /* the high half is junk to vpmuludq */
-        c[1][u] = _mm256_srli_epi64(b, 32);
-        c[2][u] = _mm256_set1_epi64x(purpose);
-        c[3][u] = _mm256_setzero_si256();
-    }
-    for (int r = 0; r < 10; r++) {
+    fd_round0_avx2(c, k, block, purpose);
+    for (int r = 1; r < 10; r++) {
         for (int u = 0; u < V; u++) {
             __m256i p0 = _mm256_mul_epu32(c[0][u], m0), p1 = _mm256_mul_epu32(c[2][u], m1);
             c[0][u] =
@@ -184,49 +225,51 @@ FD_TARGET_AVX2 static void fd_words_avx2(uint32_t *out, uint64_t block, int64_t 
 }
 
 #define FD_AVX512_VECTORS 4 /* vectors of eight blocks a step of fd_step_avx512 draws */
+#define FD_VECTORS_avx512 FD_AVX512_VECTORS
 #define FD_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
 /* The round keys of seed, broadcast to every 64-bit lane (words in the low halves). */
 typedef struct {
     __m512i k0[10], k1[10];
+    uint64_t seed;
 } fd_keys512;
 
 FD_TARGET_AVX512 static inline void fd_keys_avx512(fd_keys512 *k, uint64_t seed)
 {
+    k->seed = seed;
     for (int r = 0; r < 10; r++) {
         k->k0[r] = _mm512_set1_epi64((uint32_t)((uint32_t)seed + (uint32_t)r * FD_W0));
         k->k1[r] = _mm512_set1_epi64((uint32_t)((uint32_t)(seed >> 32) + (uint32_t)r * FD_W1));
     }
 }
 
+#define FD_XOR3_AVX512(a, b, c) _mm512_ternarylogic_epi64(a, b, c, 0x96) /* 0x96: a ^ b ^ c */
+FD_ROUND0(avx512, FD_TARGET_AVX512, __m512i, fd_keys512, 8,
+          _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi64, _mm512_add_epi64,
+          _mm512_and_si512, _mm512_mul_epu32, _mm512_srli_epi64, _mm512_xor_si512, FD_XOR3_AVX512)
+
 /* The words of blocks block, ..., block + 8 FD_AVX512_VECTORS - 1 (mod 2**62), in
  * position order: lo[u] holds the sixteen words of blocks block + 8u to block + 8u + 3,
  * hi[u] those of the next four. fd_words_avx2 with AVX-512: eight blocks a vector, and
  * vpternlogq for each round's three-way XOR. Block l of a vector ends with its words w
- * in the low halves of c[w][l]; gathering them two 64-bit halves at a time puts blocks
- * 0, 2, 4, 6 in one vector and 1, 3, 5, 7 in the other, and a two-source permutation
- * puts them in order. */
+ * in the low halves of c[w][l]. Four two-source permutations put them in order: one
+ * pairs words 0 and 1 of each block (and one words 2 and 3), one 32-bit lane at a time,
+ * then one interleaves the pairs of blocks 0 to 3 (and one of blocks 4 to 7), 64 bits at
+ * a time. */
 FD_TARGET_AVX512 static inline void fd_step_avx512(__m512i *lo, __m512i *hi,
                                                    const fd_keys512 *k, uint64_t block,
                                                    uint32_t purpose)
 {
     enum { V = FD_AVX512_VECTORS };
     const __m512i m0 = _mm512_set1_epi64(FD_M0), m1 = _mm512_set1_epi64(FD_M1);
-    const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i block_mask = _mm512_set1_epi64((int64_t)FD_BLOCK_MASK);
-    const __m512i high = _mm512_set1_epi64((int64_t)0xFFFFFFFF00000000u);
-    const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
-    const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+    /* lane 2l: the low half of lane l of the first source; 2l + 1: of the second's */
+    const __m512i pair = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2,
+                                          16, 0);
+    const __m512i first = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+    const __m512i second = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
     __m512i c[4][V];
-    for (int u = 0; u < V; u++) {
-        __m512i b = _mm512_set1_epi64((int64_t)(block + (uint64_t)(8 * u)));
-        b = _mm512_and_si512(_mm512_add_epi64(b, lane), block_mask);
-        c[0][u] = b; /* the high half is junk to vpmuludq */
-        c[1][u] = _mm512_srli_epi64(b, 32);
-        c[2][u] = _mm512_set1_epi64(purpose);
-        c[3][u] = _mm512_setzero_si512();
-    }
-    for (int r = 0; r < 10; r++) {
+    fd_round0_avx512(c, k, block, purpose);
+    for (int r = 1; r < 10; r++) {
         for (int u = 0; u < V; u++) {
             __m512i p0 = _mm512_mul_epu32(c[0][u], m0), p1 = _mm512_mul_epu32(c[2][u], m1);
             /* 0x96: a ^ b ^ c */
@@ -239,15 +282,10 @@ FD_TARGET_AVX512 static inline void fd_step_avx512(__m512i *lo, __m512i *hi,
         }
     }
     for (int u = 0; u < V; u++) {
-        /* 0xCA: a ? b : c, bit by bit; so the two words of a lane, w1 above w0 */
-        __m512i w01 =
-            _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[1][u], 32), c[0][u], 0xCA);
-        __m512i w23 =
-            _mm512_ternarylogic_epi64(high, _mm512_slli_epi64(c[3][u], 32), c[2][u], 0xCA);
-        __m512i even = _mm512_unpacklo_epi64(w01, w23); /* blocks 0, 2, 4, 6 */
-        __m512i odd = _mm512_unpackhi_epi64(w01, w23);  /* blocks 1, 3, 5, 7 */
-        lo[u] = _mm512_permutex2var_epi64(even, first, odd);
-        hi[u] = _mm512_permutex2var_epi64(even, second, odd);
+        __m512i w01 = _mm512_permutex2var_epi32(c[0][u], pair, c[1][u]); /* lane l: block l */
+        __m512i w23 = _mm512_permutex2var_epi32(c[2][u], pair, c[3][u]);
+        lo[u] = _mm512_permutex2var_epi64(w01, first, w23);
+        hi[u] = _mm512_permutex2var_epi64(w01, second, w23);
     }
 }
 

@@ -6,6 +6,7 @@ caller's arrays, and a Generator or BitGenerator passed as ``rng``, as they were
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any, TypeGuard
@@ -41,12 +42,31 @@ def unmasked(value: object, name: str) -> None:
 
 def array(x: object, name: str) -> np.ndarray:
     """``x`` as a plain ndarray (a subclass, such as a memmap or a matrix, is read as one),
-    once it is float16, float32 or float64 and not a masked array."""
+    once it is float16, float32 or float64 and not a masked array.
+
+    An array-like that is not an ndarray is read without a copy where it allows: through
+    DLPack (``__dlpack__``: a PyTorch CPU tensor, a JAX CPU array), else through
+    ``__array__``, the buffer protocol or a nested sequence, as ``np.asarray`` reads it. One
+    that can be read neither way (a tensor on a GPU, or one that requires grad) is a
+    TypeError that says why."""
     unmasked(x, name)
-    a = np.asarray(x)
+    a = np.asarray(x) if isinstance(x, np.ndarray) else _array_like(x, name)
     if a.dtype.char not in "efd":  # float16, float32, float64, in either byte order
         raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {a.dtype}")
     return a
+
+
+def _array_like(x: object, name: str) -> np.ndarray:
+    if hasattr(x, "__dlpack__"):
+        try:
+            return np.from_dlpack(x)
+        except (BufferError, RuntimeError, TypeError, ValueError) as e:
+            if not hasattr(x, "__array__"):
+                raise TypeError(f"{name} could not be read through DLPack: {e}") from e
+    try:
+        return np.asarray(x)
+    except RuntimeError as e:  # a tensor that requires grad, or on another device
+        raise TypeError(f"{name} could not be read as a NumPy array: {e}") from e
 
 
 def integer(value: object) -> TypeGuard[int | np.integer]:
@@ -65,10 +85,15 @@ def flag(value: object, name: str) -> bool:
     return bool(value)
 
 
+def real(value: object, name: str) -> float:
+    """A Python or NumPy real number (not a bool, an array or a string) as a float."""
+    if type(value) is not float and not (integer(value) or isinstance(value, float | np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
 def rate(p: object, *, below_one: bool = False) -> float:
-    if type(p) is not float and not (integer(p) or isinstance(p, float | np.floating)):
-        raise TypeError(f"p must be a real number, got {type(p).__name__}")
-    p = float(p)
+    p = real(p, "p")
     if not 0.0 <= p <= 1.0:  # also catches NaN
         raise ValueError(f"p must be in [0, 1], got {p}")
     if below_one and p == 1.0:
@@ -82,6 +107,23 @@ def u64(value: object, name: str) -> int:
     v = int(value)
     if not 0 <= v < U64:
         raise ValueError(f"{name} must be in [0, 2**64), got {v}")
+    return v
+
+
+def positive(value: object, name: str) -> int:
+    """An integer of at least 1."""
+    if not integer(value):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def nonnegative(value: object, name: str) -> float:
+    """A finite real number of at least 0."""
+    v = real(value, name)
+    if not 0.0 <= v < math.inf:  # also catches NaN
+        raise ValueError(f"{name} must be finite and at least 0, got {v}")
     return v
 
 

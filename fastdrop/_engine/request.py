@@ -141,6 +141,25 @@ class Mask(Call):
 Request = Drop | Evaluate | FromMask | Noise | Add | Mask
 
 
+@dataclass(slots=True)
+class Blocks(Call):
+    """DropBlock, run by ``fastdrop._engine.blocks``: a block seed at each corner drawn
+    from ``stream`` (a seed where an element of the Bernoulli mask of shape
+    :attr:`seeds` drops), each grown into a ``kernel`` block of the keep mask of
+    ``shape``; kept elements are multiplied by timm's normalisation when
+    ``scale_by_keep``, else by 1."""
+
+    stream: Stream
+    shape: tuple[int, ...]  # the keep mask's: x's, or with a batch of 1 when batchwise
+    axes: tuple[int, int]  # the spatial axes
+    kernel: tuple[int, int]  # the block's extent along each, clipped to the array
+    scale_by_keep: bool
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return corners(self.shape, self.axes, self.kernel)
+
+
 def backend_named(backend: object) -> str:
     """The backend in force for ``backend=backend``, once it can run here. It also reads
     the thread setting, so that a bad ``FASTDROP_NUM_THREADS`` fails before a draw."""
@@ -294,6 +313,42 @@ def mask(
     return Mask(name, Stream(checks.seed(seed_from), start, threshold(p)), noise, packed)
 
 
+def drop_block(
+    x: ArrayLike,
+    p: object,
+    *,
+    block_size: object,
+    gamma_scale: object,
+    batchwise: object,
+    scale_by_keep: object,
+    channel_axis: object,
+    rng: object,
+    offset: object,
+    backend: object,
+    gradient: bool = False,
+) -> Blocks | Evaluate:
+    """The request of :func:`fastdrop.drop_block` on ``x`` (with ``gradient``, of its
+    backward, which needs the forward call's ``rng``). ``p = 0`` is eval mode: ``x``
+    itself, as timm's ``DropBlock2d`` returns it."""
+    p = checks.rate(p)
+    gamma_scale = checks.nonnegative(gamma_scale, "gamma_scale")
+    scale_by_keep = checks.flag(scale_by_keep, "scale_by_keep")
+    shape, axes, (kh, kw) = block_geometry(x.shape, block_size, batchwise, channel_axis)
+    if gradient and rng is None:
+        raise ValueError("rng= must be the forward call's seed: the blocks are drawn again")
+    seed_from = checks.rng(rng)
+    start = checks.u64(offset, "offset")
+    name = backend_named(backend)
+    if p == 0.0:
+        return Evaluate(name, None, None, False, None, None)
+    h, w = (shape[a] for a in axes)
+    gamma = 0.0  # an empty feature map has no seeds
+    if h and w:  # timm's seed rate, operation for operation
+        gamma = float(gamma_scale * p * h * w) / float(kh * kw) / float((h - kh + 1) * (w - kw + 1))
+    stream = Stream(checks.seed(seed_from), start, threshold(min(gamma, 1.0)))
+    return Blocks(name, stream, shape, axes, (kh, kw), scale_by_keep)
+
+
 # -- the family's rules ------------------------------------------------------------------
 
 
@@ -349,6 +404,46 @@ def path_noise(shape: tuple[int, ...]) -> tuple[int, ...]:
     if not shape:
         raise ValueError("drop_path needs an array with a batch axis, got a 0-d array")
     return (shape[0],) + (1,) * (len(shape) - 1)
+
+
+def block_geometry(
+    shape: tuple[int, ...], block_size: object, batchwise: object, channel_axis: object
+) -> tuple[tuple[int, ...], tuple[int, int], tuple[int, int]]:
+    """DropBlock's keep mask shape (``shape``, with a batch of 1 when batchwise), spatial
+    axes and block extent along them (``block_size`` clipped to each)."""
+    size = checks.positive(block_size, "block_size")
+    batchwise = checks.flag(batchwise, "batchwise")
+    axes = block_axes(shape, channel_axis)
+    mask = (1, *shape[1:]) if batchwise else tuple(shape)
+    return mask, axes, (min(size, mask[axes[0]]), min(size, mask[axes[1]]))
+
+
+def corners(
+    shape: tuple[int, ...], axes: tuple[int, int], kernel: tuple[int, int]
+) -> tuple[int, ...]:
+    """The shape of DropBlock's seed mask: one element per block corner that keeps the
+    whole block inside the mask of ``shape`` (``n - k + 1`` along a spatial axis of
+    ``n``)."""
+    dims = list(shape)
+    for a, k in zip(axes, kernel, strict=True):
+        dims[a] = dims[a] - k + 1 if dims[a] else 0
+    return tuple(dims)
+
+
+def block_axes(shape: tuple[int, ...], channel_axis: object) -> tuple[int, int]:
+    """DropBlock's spatial axes: the two of a 4-d array that are neither the batch axis 0
+    nor the channel axis, 1 (channels first) or 3 (channels last)."""
+    if len(shape) != 4:
+        raise ValueError(
+            f"drop_block expects a 4-d array, (N, C, H, W) or (N, H, W, C), got shape {shape}"
+        )
+    c = checks.axis(channel_axis, 4, "channel_axis")
+    if c not in (1, 3):
+        raise ValueError(
+            f"channel_axis must be 1 (channels first) or -1 or 3 (channels last), got "
+            f"{channel_axis}: axis 0 is the batch axis, and the spatial axes are adjacent"
+        )
+    return (2, 3) if c == 1 else (1, 2)
 
 
 def same_kind(a: ArrayLike, x: ArrayLike, name: str) -> None:

@@ -102,13 +102,26 @@ def common(
     return cython.common(x, p, rng, offset, out, threads.usable(), cython.PARALLEL_MIN)
 
 
+def empty_like(x: np.ndarray, samples: int | None = None) -> np.ndarray:
+    """A result for ``x``: its shape and dtype (in native byte order), laid out in memory
+    as ``x`` is, as ``np.empty_like(x, order="K")`` lays it out (a Fortran-ordered or
+    channels-last ``x`` gives a result with the same strides); with ``samples``, a leading
+    axis of that length, outermost, each sample laid out so."""
+    dtype = checks.native(x.dtype)
+    if samples is None:
+        return np.empty_like(x, dtype, order="K", subok=False)
+    # x's axes from the outermost in memory in, as order="K" sorts them
+    order = sorted(range(x.ndim), key=lambda a: -abs(x.strides[a]) if x.shape[a] > 1 else 0)
+    y = np.empty((samples, *(x.shape[a] for a in order)), dtype)
+    return y.transpose(0, *(1 + order.index(a) for a in range(x.ndim)))
+
+
 # -- the requests ---------------------------------------------------------------------------
 
 
 def _drop(req: Drop, kernels: Kernels, x: np.ndarray, window: Window) -> Result:
     k = 1 if req.samples is None else req.samples
-    shape = x.shape if req.samples is None else (k, *x.shape)
-    y = np.empty(shape, checks.native(x.dtype)) if req.out is None else req.out
+    y = empty_like(x, req.samples) if req.out is None else req.out
     y3 = y if req.samples is not None else y[None]
     n_threads = threads.for_call(y.size, kernels)
     if req.noise is not None:
@@ -213,8 +226,7 @@ def _evaluate(req: Evaluate, kernels: Kernels, x: np.ndarray, window: Window) ->
     if req.factor is None and req.out is None and req.samples is None:
         y = x
     else:
-        shape = x.shape if req.samples is None else (req.samples, *x.shape)
-        y = np.empty(shape, checks.native(x.dtype)) if req.out is None else req.out
+        y = empty_like(x, req.samples) if req.out is None else req.out
         y3 = y if req.samples is not None else y[None]
         if req.factor is None or not y.size:
             np.copyto(y3, x)
@@ -234,7 +246,7 @@ def _evaluate(req: Evaluate, kernels: Kernels, x: np.ndarray, window: Window) ->
 def _from_mask(
     req: FromMask, kernels: Kernels, grad: np.ndarray, bits: np.ndarray, window: Window
 ) -> Result:
-    y = np.empty(grad.shape, checks.native(grad.dtype)) if req.out is None else req.out
+    y = empty_like(grad) if req.out is None else req.out
     n_threads = threads.for_call(grad.size, kernels)
     affine = Affine(req.scale)
     if req.noise is not None:
@@ -253,7 +265,7 @@ def _from_mask(
 
 
 def _noise(req: Noise, kernels: Kernels, x: np.ndarray, window: Window) -> Result:
-    y = np.empty(x.shape, checks.native(x.dtype)) if req.out is None else req.out
+    y = empty_like(x) if req.out is None else req.out
     if x.size:
         n_threads = threads.for_call(x.size, kernels)
         p = plan(window, [x], y)
@@ -277,7 +289,7 @@ def _add(
     """``bias`` broadcasts to ``x`` (None: no bias, ``-0.0``, the exact identity); it is
     made native before it is broadcast, so a byteswapped one is copied at its own size."""
     dtype = checks.native(x.dtype)
-    y = np.empty(x.shape, dtype) if req.out is None else req.out
+    y = empty_like(x) if req.out is None else req.out
     bits = np.empty((window.size + 7) // 8 if req.return_mask else 0, np.uint8)
     if x.size:
         b = np.broadcast_to(np.array(IDENTITY, dtype) if bias is None else native(bias), x.shape)
