@@ -48,6 +48,7 @@ from fastdrop._engine.checks import RngLike
 
 __all__ = [
     "AlphaDropout",
+    "DropBlock2d",
     "DropPath",
     "Dropout",
     "Dropout1d",
@@ -56,6 +57,7 @@ __all__ = [
     "FeatureAlphaDropout",
     "GaussianDropout",
     "alpha_dropout",
+    "drop_block2d",
     "drop_path",
     "dropout",
     "dropout1d",
@@ -95,15 +97,38 @@ class _Member:
     Attributes
     ----------
     forward, backward : callable
-        ``(array, p, *, rng, offset, out, **keywords) -> array``: fastdrop's NumPy
-        function and its backward.
+        ``(array, p, *, rng, offset, **keywords) -> array``: fastdrop's NumPy function and
+        its backward.
     keywords : callable
         The member's options, floats in the ops' schema, as the keywords of both.
+    writes_out : bool
+        Whether both take ``out=``; if not, their result is copied where it goes.
     """
 
     forward: Callable[..., np.ndarray]
     backward: Callable[..., np.ndarray]
     keywords: Callable[[Sequence[float]], dict[str, Any]] = field(default=_no_options)
+    writes_out: bool = True
+
+    def run(
+        self,
+        gradient: bool,
+        source: Tensor,
+        target: Tensor,
+        p: float,
+        options: Sequence[float],
+        key: Tensor,
+        offset: int,
+    ) -> None:
+        """The forward (or, if ``gradient``, the backward) of ``source``, written into
+        ``target``, from the key in ``key`` and the signed ``offset``."""
+        front = self.backward if gradient else self.forward
+        kw = dict(rng=int(key) % U64, offset=offset % U64, **self.keywords(options))
+        a, out = _numpy(source), _numpy(target)
+        if self.writes_out:
+            front(a, p, out=out, **kw)
+        else:
+            np.copyto(out, front(a, p, **kw))
 
 
 MEMBERS = {
@@ -119,6 +144,17 @@ MEMBERS = {
         lambda options: {"scaling": "inverted" if options[0] else "classic"},
     ),
     "gaussian": _Member(fastdrop.gaussian_dropout, fastdrop.gaussian_dropout_backward),
+    "block": _Member(
+        fastdrop.drop_block,
+        fastdrop.drop_block_backward,
+        lambda options: {
+            "block_size": int(options[0]),
+            "gamma_scale": options[1],
+            "batchwise": bool(options[2]),
+            "scale_by_keep": bool(options[3]),
+        },
+        writes_out=False,
+    ),
 }
 
 
@@ -142,23 +178,6 @@ def _empty_like(t: Tensor) -> Tensor:
     return t.new_empty((0,)).set_(memory.untyped_storage(), 0, t.shape, strides)
 
 
-def _run(
-    front: Callable[..., np.ndarray],
-    source: Tensor,
-    target: Tensor,
-    p: float,
-    options: Sequence[float],
-    key: Tensor,
-    offset: int,
-    member: _Member,
-) -> None:
-    """``front`` (``member``'s forward or backward) of ``source`` written into ``target``."""
-    front(
-        _numpy(source), p, rng=int(key) % U64, offset=offset % U64, out=_numpy(target),
-        **member.keywords(options),
-    )  # fmt: skip
-
-
 def _key(seed: int | None) -> Tensor:
     """The call's Philox key as a 0-d int64 tensor: ``seed``, or a draw from torch's
     default CPU generator."""
@@ -178,7 +197,7 @@ def _drop(
 ) -> tuple[Tensor, Tensor]:
     """Family ``member`` of ``x`` into a new tensor of ``x``'s layout, and the key."""
     y, key = _empty_like(x), _key(seed)
-    _run(MEMBERS[member].forward, x, y, p, options, key, offset, MEMBERS[member])
+    MEMBERS[member].run(False, x, y, p, options, key, offset)
     return y, key
 
 
@@ -188,7 +207,7 @@ def _drop_inplace(
 ) -> Tensor:
     """Family ``member`` of ``x`` written into ``x``; returns the key."""
     key = _key(seed)
-    _run(MEMBERS[member].forward, x, x, p, options, key, offset, MEMBERS[member])
+    MEMBERS[member].run(False, x, x, p, options, key, offset)
     return key
 
 
@@ -198,7 +217,7 @@ def _drop_backward(
 ) -> Tensor:
     """The gradient of ``fastdrop::drop``: the mask drawn again from ``key`` and ``offset``."""
     out = _empty_like(grad)
-    _run(MEMBERS[member].backward, grad, out, p, options, key, offset, MEMBERS[member])
+    MEMBERS[member].run(True, grad, out, p, options, key, offset)
     return out
 
 
@@ -603,6 +622,70 @@ def drop_path(
     return _apply("path", x, drop_prob, training, False, rng, offset, (float(scale_by_keep),))
 
 
+def drop_block2d(
+    x: Tensor,
+    drop_prob: float = 0.1,
+    block_size: int = 7,
+    gamma_scale: float = 1.0,
+    with_noise: bool = False,
+    inplace: bool = False,
+    batchwise: bool = False,
+    *,
+    scale_by_keep: bool = True,
+    rng: Rng = None,
+    offset: int = 0,
+) -> Tensor:
+    """DropBlock, as ``timm.layers.drop_block_2d``: drop ``block_size x block_size``
+    regions of each ``(N, C, H, W)`` feature map, with ``fastdrop.drop_block``'s bits.
+
+    Parameters
+    ----------
+    x : Tensor
+        ``(N, C, H, W)``, as for :func:`dropout`.
+    drop_prob : float
+        Drop probability of an element, in ``[0, 1]``; timm's seed rate follows from it.
+    block_size : int
+        A block's side (clipped to the map's).
+    gamma_scale : float
+        timm's adjustment of the seed rate.
+    with_noise : bool
+        timm's Gaussian fill of the dropped blocks: not implemented, a
+        NotImplementedError.
+    inplace : bool
+        Write into ``x`` and return it.
+    batchwise : bool
+        One mask for every sample of the batch.
+    scale_by_keep : bool
+        Scale the kept elements by timm's normalisation, total over kept.
+    rng, offset
+        As for :func:`dropout`.
+
+    Returns
+    -------
+    Tensor
+        ``fastdrop.drop_block(x, drop_prob, ...)``, bit for bit, in ``x``'s layout.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, fastdrop.torch
+    >>> x = torch.ones(1, 1, 8, 8, dtype=torch.float64)
+    >>> y = fastdrop.torch.drop_block2d(x, 0.5, block_size=3, rng=7)
+    >>> expected = fastdrop.drop_block(x.numpy(), 0.5, block_size=3, rng=7)
+    >>> bool(np.array_equal(y.numpy(), expected))
+    True
+    """
+    _rate(drop_prob)
+    if with_noise:
+        raise NotImplementedError(
+            "drop_block2d(with_noise=True), timm's Gaussian fill of the dropped blocks, is "
+            "not implemented: fastdrop's DropBlock drops them to +0.0"
+        )
+    if x.dim() != 4:
+        raise ValueError(f"drop_block2d takes (N, C, H, W) input, got a {x.dim()}-D tensor")
+    options = (float(block_size), float(gamma_scale), float(batchwise), float(scale_by_keep))
+    return _apply("block", x, drop_prob, True, inplace, rng, offset, options)
+
+
 # -- torch.nn ---------------------------------------------------------------------------------
 
 
@@ -737,3 +820,49 @@ class DropPath(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"drop_prob={round(self.drop_prob, 3):0.3f}"
+
+
+class DropBlock2d(torch.nn.Module):
+    """DropBlock, as ``timm.layers.DropBlock2d``: :func:`drop_block2d` in training.
+
+    Parameters
+    ----------
+    drop_prob, block_size, gamma_scale, with_noise, inplace, batchwise, scale_by_keep
+        As for :func:`drop_block2d`; ``with_noise=True`` is a NotImplementedError here.
+
+    Examples
+    --------
+    >>> import fastdrop.torch
+    >>> fastdrop.torch.DropBlock2d(0.1, block_size=5)
+    DropBlock2d(drop_prob=0.100, block_size=5)
+    """
+
+    def __init__(
+        self,
+        drop_prob: float = 0.1,
+        block_size: int = 7,
+        gamma_scale: float = 1.0,
+        with_noise: bool = False,
+        inplace: bool = False,
+        batchwise: bool = False,
+        scale_by_keep: bool = True,
+    ) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+        self.block_size = block_size
+        self.gamma_scale = gamma_scale
+        self.with_noise = with_noise
+        self.inplace = inplace
+        self.batchwise = batchwise
+        self.scale_by_keep = scale_by_keep
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or not self.drop_prob:
+            return x
+        return drop_block2d(
+            x, self.drop_prob, self.block_size, self.gamma_scale, self.with_noise,
+            self.inplace, self.batchwise, scale_by_keep=self.scale_by_keep,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={round(self.drop_prob, 3):0.3f}, block_size={self.block_size}"

@@ -7,6 +7,7 @@ input shape of the rank it takes, and its modules.
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -66,6 +67,11 @@ def _unbatched(front: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     return lambda a, p, **kw: front(a[None], p, **kw)[0]
 
 
+def _block(x: Any, p: float, training: bool = True, inplace: bool = False, **kw: Any) -> Any:
+    """drop_block2d (of 3 x 3 blocks) called as the others are: timm's has no training."""
+    return ft.drop_block2d(x, p, 3, inplace=inplace, **kw) if training else x
+
+
 MEMBERS = {
     "dropout": Member(
         ft.dropout, fastdrop.dropout, fastdrop.dropout_backward, functional.dropout,
@@ -110,8 +116,15 @@ MEMBERS = {
         ft.gaussian_dropout, fastdrop.gaussian_dropout, fastdrop.gaussian_dropout_backward,
         None, (6, 5, 7), ft.GaussianDropout, None,
     ),
+    "drop_block2d": Member(
+        _block, functools.partial(fastdrop.drop_block, block_size=3),
+        functools.partial(fastdrop.drop_block_backward, block_size=3), None, (8, 6, 9, 9),
+        functools.partial(ft.DropBlock2d, block_size=3), None, None,
+    ),
 }  # fmt: skip
-DROPPING = [name for name in MEMBERS if name != "gaussian_dropout"]  # masks of zeros
+# Masks of zeros at rate p. Gaussian dropout's is noise, and DropBlock's p is timm's: its
+# seed rate follows from p, and its blocks overlap.
+DROPPING = [name for name in MEMBERS if name not in ("gaussian_dropout", "drop_block2d")]
 
 BF16 = pytest.param(
     torch.bfloat16,
@@ -335,6 +348,7 @@ def test_modules_are_torchs_subclasses_with_its_repr(name):
 
 def test_the_modules_of_their_own_have_timm_and_torch_style_reprs():
     assert repr(ft.DropPath(0.1)) == "DropPath(drop_prob=0.100)"
+    assert repr(ft.DropBlock2d()) == "DropBlock2d(drop_prob=0.100, block_size=7)"
     assert repr(ft.GaussianDropout(0.2)) == "GaussianDropout(p=0.2, inplace=False)"
 
 
@@ -349,6 +363,16 @@ def test_modules_follow_train_and_eval(name):
     assert torch.equal(y, member.fn(x, _p(name), True))
     assert not torch.equal(y, x)
     assert layer.eval()(x) is x and layer.train()(x).shape == x.shape
+
+
+def test_drop_block2d_refuses_noise_and_other_ranks():
+    x = torch.ones(2, 3, 8, 8)
+    with pytest.raises(NotImplementedError, match="with_noise=True"):
+        ft.drop_block2d(x, 0.1, with_noise=True)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\) input, got a 3-D"):
+        ft.drop_block2d(x[0], 0.1)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        ft.DropBlock2d(1.5)(x)
 
 
 # -- tensors: in place, no copy, autograd modes, devices and dtypes ---------------------------
@@ -454,6 +478,7 @@ def test_no_input_sized_tensor_is_saved(name):
 def _model() -> Any:
     return torch.nn.Sequential(
         torch.nn.Conv2d(3, 8, 3, padding=1),
+        ft.DropBlock2d(0.2, block_size=3),
         ft.Dropout2d(0.2),
         torch.nn.SELU(),
         ft.FeatureAlphaDropout(0.1),
