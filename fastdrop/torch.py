@@ -29,7 +29,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -37,9 +37,9 @@ try:
     import torch
     import torch.library  # the ops' registry: a torch without it is no PyTorch
 except ImportError as missing:
-    raise ImportError(
-        'fastdrop.torch needs PyTorch: pip install "fastdrop[torch]"'
-    ) from missing
+    raise ImportError('fastdrop.torch needs PyTorch: pip install "fastdrop[torch]"') from missing
+
+from torch import Generator, Tensor
 
 import fastdrop
 from fastdrop._contract.stream import U64
@@ -67,8 +67,7 @@ __all__ = [
     "gaussian_dropout",
 ]
 
-Tensor = torch.Tensor
-Rng = RngLike | torch.Generator
+Rng: TypeAlias = RngLike | Generator
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 SIGN = 1 << 63  # keys and offsets travel through the ops' schema as signed 64-bit ints
 
@@ -105,8 +104,8 @@ class _Member:
         Whether both take ``out=``; if not, their result is copied where it goes.
     """
 
-    forward: Callable[..., np.ndarray]
-    backward: Callable[..., np.ndarray]
+    forward: Callable[..., Any]
+    backward: Callable[..., Any]
     keywords: Callable[[Sequence[float]], dict[str, Any]] = field(default=_no_options)
     writes_out: bool = True
 
@@ -283,7 +282,7 @@ def _seed(rng: Rng) -> int | None:
     is drawn from inside the op."""
     if rng is None:
         return None
-    if isinstance(rng, torch.Generator):
+    if isinstance(rng, Generator):
         return int(torch.empty((), dtype=torch.int64).random_(-SIGN, None, generator=rng))
     return _signed(checks.seed(checks.rng(rng)))
 

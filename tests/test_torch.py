@@ -139,8 +139,10 @@ DTYPES = [torch.float16, BF16, torch.float32, torch.float64]
 # Layouts of a tensor: each a function of a contiguous tensor giving one of the same values.
 LAYOUTS: dict[str, Callable[[Any], Any]] = {
     "contiguous": lambda t: t,
-    "channels_last": lambda t: t.permute(0, *range(2, t.dim()), 1).contiguous().permute(
-        0, t.dim() - 1, *range(1, t.dim() - 1)
+    "channels_last": lambda t: (
+        t.permute(0, *range(2, t.dim()), 1)
+        .contiguous()
+        .permute(0, t.dim() - 1, *range(1, t.dim() - 1))
     ),
     "strided": lambda t: torch.zeros(*(2 * d for d in t.shape), dtype=t.dtype)[
         tuple(slice(None, None, 2) for _ in t.shape)
@@ -168,9 +170,11 @@ def _bits(t: Any) -> Any:
     """The bits of a tensor's or an array's values, as a contiguous integer tensor."""
     if isinstance(t, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(t).view(f"i{t.itemsize}"))
-    return t.detach().contiguous().view({2: torch.int16, 4: torch.int32, 8: torch.int64}[
-        t.element_size()
-    ])
+    return (
+        t.detach()
+        .contiguous()
+        .view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
+    )
 
 
 def _p(name: str) -> float:
@@ -311,7 +315,7 @@ def test_a_bad_p_is_torchs_value_error(name, p):
 def test_a_bad_p_of_the_members_torch_lacks_is_a_value_error(p):
     with pytest.raises(ValueError, match="between 0 and 1"):
         ft.drop_path(torch.ones(3), p, True)
-    with pytest.raises(ValueError, match="between 0 and 1|below 1"):
+    with pytest.raises(ValueError, match=r"between 0 and 1|below 1"):
         ft.gaussian_dropout(torch.ones(3), p)
     with pytest.raises(ValueError, match="below 1"):
         ft.gaussian_dropout(torch.ones(3), 1.0)
