@@ -257,8 +257,9 @@ def family_peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Calla
 
 
 def peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
-    """The rows of PyTorch's dropout (on ``n_threads`` threads) and of JAX's idiom (on
-    the CPU) that :func:`implementations` adds, where they are installed.
+    """The rows of PyTorch's dropout (on ``n_threads`` threads) with those of
+    :func:`layer_rows`, and of JAX's idiom (on the CPU), where they are installed: the
+    rows that ``fastdrop bench`` times in a process of their own.
 
     Parameters
     ----------
