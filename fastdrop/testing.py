@@ -15,7 +15,18 @@ import numpy as np
 
 import fastdrop
 
-DTYPES = (np.float16, np.float32, np.float64)
+
+def _dtypes() -> tuple[type, ...]:
+    """float16, bfloat16 (where ml_dtypes is installed: NumPy has none of its own), float32
+    and float64."""
+    try:
+        from ml_dtypes import bfloat16
+    except ImportError:
+        return (np.float16, np.float32, np.float64)
+    return (np.float16, bfloat16, np.float32, np.float64)
+
+
+DTYPES = _dtypes()
 RATES = (0.0, 0.1, 0.5, 0.9, 1.0)
 BENCH_RATES = (0.1, 0.5, 0.9)
 BENCH_SIZES = (1_000, 100_000, 10_000_000, 100_000_000)

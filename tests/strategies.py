@@ -11,18 +11,21 @@ from fastdrop.testing import DTYPES, LAYOUTS, make_array
 U64 = 2**64
 
 
-def _unbuffered() -> list[np.dtype]:
-    """Dtypes that NumPy exports no buffer of: datetimes, and ml_dtypes' bfloat16 and float8
-    where it is installed (each raises on a buffer request instead)."""
-    dtypes = [np.dtype("M8[s]"), np.dtype("m8[s]")]
+def _ml_dtypes(*names: str) -> list[np.dtype]:
+    """ml_dtypes' dtypes of ``names`` where it is installed, else none."""
     try:
         import ml_dtypes
     except ImportError:
-        return dtypes
-    return [*dtypes, *map(np.dtype, (ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn))]
+        return []
+    return [np.dtype(getattr(ml_dtypes, name)) for name in names]
 
 
-UNBUFFERED = _unbuffered()
+# Dtypes that NumPy exports no buffer of, and that fastdrop does not take: datetimes, and
+# ml_dtypes' float8 where it is installed (each raises on a buffer request instead).
+# ml_dtypes' bfloat16 has no buffer either; fastdrop takes it.
+UNBUFFERED = [np.dtype("M8[s]"), np.dtype("m8[s]"), *_ml_dtypes("float8_e4m3fn")]
+BFLOAT16 = _ml_dtypes("bfloat16")  # [] without ml_dtypes
+HALVES = [np.dtype(np.float16), *BFLOAT16]  # the 16-bit floats: each has 65536 bit patterns
 
 
 @st.composite

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import awkward_arrays, offsets, rates, seeds
+from strategies import BFLOAT16, HALVES, awkward_arrays, offsets, rates, seeds
 
 import fastdrop
 import fastdrop.testing
+from fastdrop._contract import dtypes
 
 
 def assert_bits_equal(a: np.ndarray, b: np.ndarray, *, nan_payloads: bool = True) -> None:
@@ -17,8 +18,9 @@ def assert_bits_equal(a: np.ndarray, b: np.ndarray, *, nan_payloads: bool = True
     then a NaN matches any NaN, for results that IEEE leaves to the operand order)."""
     assert a.dtype == b.dtype and a.shape == b.shape
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    if not nan_payloads and a.dtype.kind == "f":
-        both = np.isnan(a) & np.isnan(b)
+    if not nan_payloads and dtypes.is_real(a.dtype):
+        with np.errstate(invalid="ignore"):  # ml_dtypes warns of a signalling NaN
+            both = np.isnan(a) & np.isnan(b)
         a, b = np.where(both, 0, a).astype(a.dtype), np.where(both, 0, b).astype(b.dtype)
     np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))
 
@@ -155,3 +157,67 @@ def test_zero_dimensional_arrays_are_written(backend):
     assert classic.shape == () and classic == np.float32(1.5)
     assert fastdrop.gaussian_dropout_backward(x, 0.0, rng=0, backend=backend) == x
     assert fastdrop.alpha_dropout(x, 0.0, rng=0, backend=backend) == x
+
+
+# Calls that reach every rounding case of a 16-bit float: exact scaling (p = 0.5), an
+# inexact scale and shift (alpha), products by float32 factors (Gaussian), a scale of
+# 0.5 * (1 + 2**-8), whose products of values with 8 significant bits lie halfway between
+# two bfloat16 values (classic eval), sums of two values (dropout_add), and the backward.
+SIXTEEN_BIT_CALLS = {
+    "dropout": lambda x, b: fastdrop.dropout(x, 0.5, rng=3, offset=5, backend=b),
+    "alpha_dropout": lambda x, b: fastdrop.alpha_dropout(x, 0.1, rng=3, offset=5, backend=b),
+    "gaussian_dropout": lambda x, b: fastdrop.gaussian_dropout(x, 0.3, rng=3, backend=b),
+    "classic eval": lambda x, b: fastdrop.dropout(
+        x, 0.5 - 2**-9, training=False, scaling="classic", backend=b
+    ),
+    "dropout_add": lambda x, b: fastdrop.dropout_add(
+        x, x[::-1], 0.2, bias=np.ones(1, x.dtype), rng=3, backend=b
+    ),
+    "dropout_backward": lambda x, b: fastdrop.dropout_backward(x, 0.7, rng=3, backend=b),
+}
+
+
+@pytest.mark.parametrize("dtype", HALVES, ids=str)
+@pytest.mark.parametrize("name", SIXTEEN_BIT_CALLS)
+def test_every_16_bit_pattern(fast_backend, dtype, name):
+    """Every float16 and bfloat16 value (NaNs, infinities and subnormals too), kept or
+    dropped, gives the reference's bits: for bfloat16, ml_dtypes' rounding."""
+    x = np.arange(2**16 + 5, dtype=np.uint64).astype(np.uint16).view(dtype)
+    got, expected = (SIXTEEN_BIT_CALLS[name](x, b) for b in (fast_backend, "numpy"))
+    assert got.dtype == x.dtype
+    assert_bits_equal(got, expected, nan_payloads=name != "dropout_add")  # NaN + NaN: either
+
+
+@pytest.mark.skipif(not BFLOAT16, reason="ml_dtypes is not installed")
+@pytest.mark.skipif("numba" not in fastdrop.available_backends(), reason="numba unavailable")
+def test_numba_rounds_float32_to_bfloat16_as_ml_dtypes():
+    """Numba's float32 -> bfloat16, on every high half of a float32 with the low halves
+    around each rounding edge: ties, one either side of them, and the extremes."""
+    from numba import njit
+
+    from fastdrop._numba.jit import _b2f, _f2b
+
+    @njit
+    def narrow(f, out):
+        for k in range(f.size):
+            out[k] = _f2b(f[k])
+
+    @njit
+    def widen(b, out):
+        for k in range(b.size):
+            out[k] = _b2f(b[k])
+
+    high = np.arange(2**16, dtype=np.uint32) << np.uint32(16)
+    low = np.array([0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFF, 0x1234], np.uint32)
+    f = (high[:, None] | low[None, :]).ravel().view(np.float32)
+    out = np.empty(f.size, np.int16)
+    narrow(f, out)
+    with np.errstate(invalid="ignore"):
+        expected = f.astype(BFLOAT16[0]).view(np.int16)
+    np.testing.assert_array_equal(out, expected)
+    bits = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.int16)
+    wide = np.empty(bits.size, np.float32)
+    widen(bits, wide)
+    np.testing.assert_array_equal(
+        wide.view(np.uint32), bits.view(BFLOAT16[0]).astype(np.float32).view(np.uint32)
+    )

@@ -276,7 +276,7 @@ def test_bad_input():
     lazy = da.ones(4, chunks=2)
     with pytest.raises(TypeError, match="dask array"):
         fdask.dropout(np.ones(4), 0.5, rng=1)
-    with pytest.raises(TypeError, match="float16, float32 or float64"):
+    with pytest.raises(TypeError, match="float16, bfloat16, float32 or float64"):
         fdask.dropout(da.ones(4, chunks=2, dtype=int), 0.5, rng=1)
     with pytest.raises(ValueError):
         fdask.dropout(lazy, 1.5, rng=1)

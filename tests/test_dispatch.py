@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from strategies import UNBUFFERED, awkward_arrays, offsets, rates, seeds
+from strategies import BFLOAT16, UNBUFFERED, awkward_arrays, offsets, rates, seeds
 from test_agreement import assert_bits_equal
 
 import fastdrop
@@ -112,7 +112,8 @@ def test_common_entry_takes_the_common_call_and_declines_the_rest():
         (misaligned, 0.1, 1, 0),
         (x.tolist(), 0.1, 1, 0),
         (np.ma.masked_array(x), 0.1, 1, 0),
-        *((x.astype(dtype), 0.1, 1, 0) for dtype in UNBUFFERED),  # bfloat16, datetime64...
+        *((x.astype(dtype), 0.1, 1, 0) for dtype in BFLOAT16),  # bfloat16: general path
+        *((x.astype(dtype), 0.1, 1, 0) for dtype in UNBUFFERED),  # datetime64, float8...
         (x, 1.0, 1, 0),
         (x, -0.1, 1, 0),
         (x, float("nan"), 1, 0),
@@ -214,6 +215,24 @@ def test_auto_never_imports_numba():
         """
     )
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_works_without_ml_dtypes_and_never_imports_it():
+    # bfloat16 arrays need ml_dtypes; fastdrop and its backends never import it, and its
+    # case tables do without it.
+    result = run_python(
+        """
+        import sys
+        import numpy as np, fastdrop
+        for backend in fastdrop.available_backends():
+            fastdrop.dropout(np.ones(64, np.float16), 0.5, rng=1, backend=backend)
+        print("ml_dtypes" in sys.modules)
+        sys.modules["ml_dtypes"] = None  # makes `import ml_dtypes` raise ImportError
+        import fastdrop.testing
+        print(len(fastdrop.testing.DTYPES))
+        """
+    )
+    assert result.stdout.split() == ["False", "3"], result.stderr
 
 
 def test_works_without_numba():

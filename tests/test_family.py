@@ -152,7 +152,7 @@ def test_samples_in_eval_mode_repeat_the_eval_result():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", fastdrop.testing.DTYPES)
 def test_alpha_dropout_values(backend, dtype):
     p = 0.3
     x = fastdrop.testing.make_array((2000,), dtype)

@@ -227,7 +227,10 @@ def build_array(recipe):
     if wrap == "matrix":
         return np.asmatrix(a) if a.ndim == 2 else a
     if wrap == "masked":
-        return np.ma.masked_invalid(a)
+        masked = np.ma.masked_invalid(a)
+        if a.dtype.kind != "f":  # bfloat16: NumPy's default fill value, b"N/A", will not cast
+            masked.fill_value = 0
+        return masked
     if wrap == "recarray":
         return a.view(np.recarray)
     if wrap.startswith("unbuffered"):

@@ -152,9 +152,11 @@ def test_the_c_headers_compile_without_the_x86_paths(tmp_path):
         (tmp_path / header.name).write_text(text)
     (tmp_path / "use.c").write_text(
         '#include "drop.h"\n#include "pool.h"\n'
-        "int use(fd_run *r, uint8_t *flags, double *z, float *x) {\n"
+        "int use(fd_run *r, uint8_t *flags, double *z, float *x, uint16_t *h) {\n"
         "    if (fd_fused(r->threshold)) fd_drop(r, 0);\n"
         "    fd_affine_f32(x, x, flags, 4, 2.0f, -0.0f, 0.0f);\n"
+        "    fd_affine_f16(h, h, flags, 4, 2.0f, -0.0f, 0);\n"
+        "    fd_affine_bf16(h, h, flags, 4, 2.0f, -0.0f, 0);\n"
         "    return fd_keep(flags, 0, 4, 1, 0, 7) + fd_normal(z, 0, 4, 1) + fd_use_simd(2);\n"
         "}\n"
     )

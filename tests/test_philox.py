@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import offsets, seeds
+from strategies import HALVES, offsets, seeds
 
 import fastdrop
 from fastdrop._engine import backends as _backends
@@ -149,14 +149,16 @@ def test_cython_simd_and_portable_words_agree(level, seed, offset, n, p):
 
 @pytest.mark.skipif("cython" not in fastdrop.available_backends(), reason="cython unavailable")
 @pytest.mark.parametrize("level", SIMD_LEVELS)
+@pytest.mark.parametrize("dtype", HALVES, ids=str)
 @pytest.mark.parametrize("func", [fastdrop.dropout, fastdrop.alpha_dropout])
 @pytest.mark.parametrize("p", [0.1, 0.5])
-def test_cython_f16c_and_portable_float16_agree(level, func, p):
+def test_cython_simd_and_portable_16_bit_floats_agree(level, dtype, func, p):
     """The Cython backend converts float16 eight lanes at a time with F16C where it can,
-    else one element at a time: each level gives the reference's bits for every float16
-    value (NaNs, infinities and subnormals too), kept or dropped, scaled or shifted."""
+    else one element at a time, and bfloat16 in the loops compiled for each instruction
+    set: each level gives the reference's bits for every value of either (NaNs,
+    infinities and subnormals too), kept or dropped, scaled or shifted."""
     cy = simd(level)
-    x = np.arange(2**16 + 5, dtype=np.uint64).astype(np.uint16).view(np.float16)
+    x = np.arange(2**16 + 5, dtype=np.uint64).astype(np.uint16).view(dtype)
     expected = func(x, p, rng=3, offset=5, backend="numpy").view(np.uint16)
     try:
         got = func(x, p, rng=3, offset=5, backend="cython").view(np.uint16)

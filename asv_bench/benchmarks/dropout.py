@@ -73,7 +73,8 @@ def _input(cache_dir: str, dtype: str, size: int, backend: str = "auto") -> np.n
     # Loads every backend, for all cases alike: peakmem counts the imports.
     if backend not in ("auto", *fastdrop.available_backends()):
         raise NotImplementedError(f"the {backend} backend is not available")
-    return np.load(_path(cache_dir, dtype, size))
+    # .npy files keep no ml_dtypes dtype: a bfloat16 input comes back as 2-byte voids.
+    return np.load(_path(cache_dir, dtype, size)).view(dtype)
 
 
 def _path(cache_dir: str, dtype: str | type, size: int) -> str:

@@ -95,7 +95,7 @@ def dropout(
 
     Parameters
     ----------
-    x : array_like of float16, float32 or float64
+    x : array_like of float16, bfloat16, float32 or float64
         Any shape and memory layout, either byte order. An ndarray subclass (a memmap, a
         matrix) is read as its data; a masked array is refused, its mask would be lost.
     p : float
@@ -214,7 +214,7 @@ def dropout_backward(
 
     Parameters
     ----------
-    grad : array_like of float16, float32 or float64
+    grad : array_like of float16, bfloat16, float32 or float64
         Gradient with respect to the forward output; the shape of the forward ``x``.
     p : float
         The forward call's ``p``.

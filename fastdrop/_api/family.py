@@ -178,11 +178,11 @@ def alpha_dropout(
     and an affine map restores zero mean and unit variance:
     ``y = a * (keep ? x : alpha') + b`` with ``a = ((1 - p) * (1 + p * alpha'**2))**-0.5``
     and ``b = -a * alpha' * p``, the constants of ``torch.nn.functional.alpha_dropout``.
-    Kept elements are ``x * a + b`` in the compute precision (float32 for float16 and
-    float32, float64 for float64), dropped ones ``a * alpha' + b`` in the same precision:
-    a dropped ``inf`` or ``NaN`` gives that finite value. The mask is the one
-    :func:`dropout` draws for the same ``(rng, offset, p)``. ``p = 1`` gives zeros, as in
-    PyTorch; ``p = 0`` and ``training=False`` return ``x``.
+    Kept elements are ``x * a + b`` in the compute precision (float32 for float16,
+    bfloat16 and float32, float64 for float64), dropped ones ``a * alpha' + b`` in the
+    same precision: a dropped ``inf`` or ``NaN`` gives that finite value. The mask is the
+    one :func:`dropout` draws for the same ``(rng, offset, p)``. ``p = 1`` gives zeros, as
+    in PyTorch; ``p = 0`` and ``training=False`` return ``x``.
 
     Parameters
     ----------
@@ -303,7 +303,7 @@ def gaussian_dropout(
 
     Parameters
     ----------
-    x : array_like of float16, float32 or float64
+    x : array_like of float16, bfloat16, float32 or float64
     p : float
         In ``[0, 1)``: the noise's standard deviation is ``sqrt(p / (1 - p))``.
     rng, offset, training, out, backend
@@ -378,7 +378,7 @@ def dropout_add(
 
     Parameters
     ----------
-    x : array_like of float16, float32 or float64
+    x : array_like of float16, bfloat16, float32 or float64
         The sublayer's output.
     residual : array_like
         Same shape and dtype as ``x``.
@@ -455,7 +455,7 @@ def dropout_add_backward(
         identity.
     grad_bias : ndarray or None
         ``grad_x`` summed over the axes ``bias`` was broadcast along (in float32 for
-        float16), in ``grad``'s dtype; None without a bias.
+        float16 and bfloat16), in ``grad``'s dtype; None without a bias.
 
     Examples
     --------

@@ -17,11 +17,13 @@ row per sample), or empty when no mask is wanted. An element is kept iff the
 Philox4x32-10 word at its position, keyed by ``seed`` under the Bernoulli purpose, is at
 least ``threshold`` (``fastdrop._contract.stream.threshold``).
 
-**Values** are computed in float32 for float16 and float32 arrays and in float64 for
-float64 arrays (the *compute precision*), each operation rounded there in the order
+**Values** are computed in float32 for float16, bfloat16 and float32 arrays and in float64
+for float64 arrays (the *compute precision*), each operation rounded there in the order
 written (no fused multiply-adds, no reassociation), and rounded once more, to nearest
-even, to the array's dtype at the end. ``inf * 0`` and overflow give what IEEE says, with
-no warning. A dropped element is its ``fill`` whatever the input held, NaN included.
+even, to the array's dtype at the end: bfloat16 as ``ml_dtypes`` rounds, a NaN becoming
+the quiet NaN of its sign (``docs/random-stream.md``). ``inf * 0`` and overflow give what
+IEEE says, with no warning. A dropped element is its ``fill`` whatever the input held, NaN
+included.
 
 **Threads:** ``n_threads`` is how many threads a kernel may use. The engine passes 1 for
 calls that produce fewer than the backend's ``PARALLEL_MIN`` elements. A result never

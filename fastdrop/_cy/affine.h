@@ -4,8 +4,8 @@
  *
  *     y[k] = keep[k] ? x[k] * scale + shift : fill,  0 <= k < n,  all kept if keep is NULL
  *
- * computed in C (float for float16 and float32, double for float64) and rounded once to
- * the dtype. Loads and computes always, then selects: this vectorises. Each x[k] is read
+ * computed in C (float for float16, bfloat16 and float32, double for float64) and rounded
+ * once to the dtype. Loads and computes always, then selects: this vectorises. Each x[k] is read
  * before y[k] is written, so y may be x. The loops ask for their lines FD_AHEAD elements
  * ahead (fd_prefetch, which drop.h's fused loops use too). */
 #ifndef FASTDROP_AFFINE_H
@@ -33,8 +33,8 @@ static inline void fd_prefetch(const void *x, const void *y, int64_t offset, int
     }
 }
 
-#define FD_AFFINE(NAME, T, C, LOAD, STORE)                                                   \
-    FD_CLONES                                                                                \
+#define FD_AFFINE(NAME, TARGET, T, C, LOAD, STORE)                                           \
+    TARGET                                                                                   \
     static void NAME(const T *x, T *y, const uint8_t *keep, int64_t n, C scale, C shift,    \
                      T fill)                                                                 \
     {                                                                                        \
@@ -53,9 +53,9 @@ static inline void fd_prefetch(const void *x, const void *y, int64_t offset, int
         }                                                                                    \
     }
 
-FD_AFFINE(fd_affine_f32, float, float, FD_SAME, FD_SAME)
-FD_AFFINE(fd_affine_f64, double, double, FD_SAME, FD_SAME)
-FD_AFFINE(fd_affine_f16_each, uint16_t, float, fd_h2f, fd_f2h) /* float16 as its bits */
+FD_AFFINE(fd_affine_f32, FD_CLONES, float, float, FD_SAME, FD_SAME)
+FD_AFFINE(fd_affine_f64, FD_CLONES, double, double, FD_SAME, FD_SAME)
+FD_AFFINE(fd_affine_f16_each, FD_CLONES, uint16_t, float, fd_h2f, fd_f2h) /* float16's bits */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 /* fd_affine_f16_each eight lanes at a time: GCC converts _Float16 one element at a time
@@ -81,6 +81,31 @@ static void fd_affine_f16_f16c(const uint16_t *x, uint16_t *y, const uint8_t *ke
     fd_affine_f16_each(x + k, y + k, keep == NULL ? NULL : keep + k, n - k, scale, shift, fill);
 }
 #endif
+
+/* bfloat16 as its bit pattern. Its conversions are integer shifts and adds, which GCC
+ * vectorises in each instruction set: the loop is compiled for the baseline, AVX2 and
+ * AVX-512 and picked by the level in force (fd_use_simd), so the tests can run each. */
+FD_AFFINE(fd_affine_bf16_portable, , uint16_t, float, fd_b2f, fd_f2b)
+#ifdef FD_AVX2_VECTORS
+FD_AFFINE(fd_affine_bf16_avx2, FD_TARGET_AVX2, uint16_t, float, fd_b2f, fd_f2b)
+FD_AFFINE(fd_affine_bf16_avx512, FD_TARGET_AVX512, uint16_t, float, fd_b2f, fd_f2b)
+#endif
+
+static inline void fd_affine_bf16(const uint16_t *x, uint16_t *y, const uint8_t *keep,
+                                  int64_t n, float scale, float shift, uint16_t fill)
+{
+#ifdef FD_AVX2_VECTORS
+    if (fd_simd == FD_AVX512) {
+        fd_affine_bf16_avx512(x, y, keep, n, scale, shift, fill);
+        return;
+    }
+    if (fd_simd == FD_AVX2) {
+        fd_affine_bf16_avx2(x, y, keep, n, scale, shift, fill);
+        return;
+    }
+#endif
+    fd_affine_bf16_portable(x, y, keep, n, scale, shift, fill);
+}
 
 /* float16 as its bit pattern: with F16C where enabled (fd_use_simd). */
 static inline void fd_affine_f16(const uint16_t *x, uint16_t *y, const uint8_t *keep, int64_t n,

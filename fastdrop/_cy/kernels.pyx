@@ -19,15 +19,18 @@ that no word or flag reaches memory. Other contiguous runs go to ``affine.h``'s 
 loops, with flags from Philox words drawn many counters at a time (``philox.h``), all
 compiled for each instruction set and picked at run time; other runs take strided loops
 here. The build turns off FMA contraction, so
-each operation rounds where the contract says. float16 travels as its uint16 bit pattern.
+each operation rounds where the contract says. float16 travels as its uint16 bit pattern,
+bfloat16 as its int16 one (the type tells the two apart).
 """
 
 cimport numpy as cnp
 from libc.math cimport floor
-from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 import numpy as np
+
+from fastdrop._contract.dtypes import NAMES, is_bfloat16
 
 cnp.import_array()
 
@@ -38,6 +41,8 @@ cdef extern from "philox.h" nogil:
     int fd_normal(double *z, uint64_t pos, int64_t n, uint64_t seed)
     float fd_h2f(uint16_t h)
     uint16_t fd_f2h(float f)
+    float fd_b2f(uint16_t b)
+    uint16_t fd_f2b(float f)
     int fd_use_simd(int level)
 
 cdef extern from "affine.h" nogil:
@@ -47,6 +52,8 @@ cdef extern from "affine.h" nogil:
                        double shift, double fill)
     void fd_affine_f16(const uint16_t *x, uint16_t *y, const uint8_t *keep, int64_t n,
                        float scale, float shift, uint16_t fill)
+    void fd_affine_bf16(const uint16_t *x, uint16_t *y, const uint8_t *keep, int64_t n,
+                        float scale, float shift, uint16_t fill)
 
 cdef extern from "drop.h" nogil:
     ctypedef struct fd_run:
@@ -79,11 +86,13 @@ cdef enum:
     TILE = 4096
     SCRATCH = 6  # fd_keep and fd_normal write whole blocks: a run of n needs n + 6 values
 
-# float16 travels as its uint16 bit pattern and is computed in float32.
+# float16 travels as its uint16 bit pattern, bfloat16 as its int16 one; both are computed
+# in float32.
 ctypedef fused real:
     float
     double
     uint16_t
+    int16_t
 
 
 cdef struct Grid:
@@ -108,7 +117,7 @@ cdef struct Job:
     # One kernel call: which kernel, its arrays and its scalars. Each kernel reads the
     # fields it needs.
     Kernel kernel
-    int kind  # NPY_FLOAT, NPY_DOUBLE or NPY_FLOAT16: which real the grids hold (not mask)
+    int kind  # NPY_FLOAT, NPY_DOUBLE, NPY_FLOAT16 or bfloat16's: the grids' dtype (not mask)
     int64_t n  # elements of x (mask: of the mask)
     Grid x
     Grid y  # forward: sample 0, the others samples apart
@@ -134,9 +143,10 @@ SIMD_LEVELS = ("portable", "avx2", "avx512")
 
 def use_simd(level="avx512"):
     """Draw Philox words with at most ``level``'s instructions (``"avx512"``, ``"avx2"`` or
-    ``"portable"`` C), and convert float16 eight lanes at a time with F16C from
-    ``"avx2"`` on, where the CPU has them. Returns the level now in use. The results are
-    the same at every level: the tests run each one."""
+    ``"portable"`` C), convert float16 eight lanes at a time with F16C from ``"avx2"``
+    on, where the CPU has them, and run bfloat16's select loop compiled for the level.
+    Returns the level now in use. The results are the same at every level: the tests run
+    each one."""
     return SIMD_LEVELS[fd_use_simd(SIMD_LEVELS.index(level))]
 
 
@@ -148,24 +158,38 @@ def pool_workers():
     return fastdrop_pool_workers()
 
 
+cdef inline float _single(real v) noexcept nogil:
+    """A float16 or bfloat16 v in float32, exactly (the other reals as they convert)."""
+    if real is uint16_t:
+        return fd_h2f(v)
+    elif real is int16_t:
+        return fd_b2f(<uint16_t>v)
+    else:
+        return <float>v
+
+
 cdef inline real _affine(real v, double scale, double shift) noexcept nogil:
     """v * scale + shift in the compute precision, rounded to real."""
+    cdef real out
     if real is double:
         return v * scale + shift
     elif real is float:
         return v * <float>scale + <float>shift
     else:
-        return fd_f2h(fd_h2f(v) * <float>scale + <float>shift)
+        _round(&out, _single(v) * <float>scale + <float>shift)
+        return out
 
 
 cdef inline real _biased(real v, real bias, real res, double scale) noexcept nogil:
     """res + (v + bias) * scale in the compute precision, rounded to real."""
+    cdef real out
     if real is double:
         return res + (v + bias) * scale
     elif real is float:
         return res + (v + bias) * <float>scale
     else:
-        return fd_f2h(fd_h2f(res) + (fd_h2f(v) + fd_h2f(bias)) * <float>scale)
+        _round(&out, _single(res) + (_single(v) + _single(bias)) * <float>scale)
+        return out
 
 
 cdef inline void _round(real *out, double v) noexcept nogil:
@@ -174,8 +198,10 @@ cdef inline void _round(real *out, double v) noexcept nogil:
         out[0] = v
     elif real is float:
         out[0] = <float>v
-    else:
+    elif real is uint16_t:
         out[0] = fd_f2h(<float>v)
+    else:
+        out[0] = <int16_t>fd_f2b(<float>v)
 
 
 cdef inline int64_t _run_from(int64_t i, int64_t i1, int64_t cols, int64_t *r,
@@ -226,8 +252,11 @@ cdef inline void _affine_run(const real *xp, real *yp, const uint8_t *kp, int64_
         fd_affine_f64(xp, yp, kp, n, scale, shift, fill)
     elif real is float:
         fd_affine_f32(xp, yp, kp, n, <float>scale, <float>shift, fill)
-    else:
+    elif real is uint16_t:
         fd_affine_f16(xp, yp, kp, n, <float>scale, <float>shift, fill)
+    else:
+        fd_affine_bf16(<const uint16_t *>xp, <uint16_t *>yp, kp, n, <float>scale, <float>shift,
+                       <uint16_t>fill)
 
 
 cdef inline void _affine_tile(const real *x, const Grid *gx, real *y, const Grid *gy,
@@ -324,7 +353,7 @@ cdef void _forward_tile(const real *x, real *y, const Job *j, int64_t i0,
     cdef int64_t s
     cdef uint64_t pos0
     cdef uint8_t *bits
-    cdef bint fused = (real is not uint16_t and j.x.cs == 1 and j.y.cs == 1
+    cdef bint fused = ((real is float or real is double) and j.x.cs == 1 and j.y.cs == 1
                        and fd_fused(j.threshold))
     for s in range(j.samples):  # every sample while this tile of x sits in L1
         pos0 = j.pos0 + <uint64_t>s * j.sample_step
@@ -440,8 +469,10 @@ cdef void _tiles(void *ctx, int64_t begin, int64_t end) noexcept nogil:
             _tile(<const float *>j.x.data, <float *>j.y.data, j, i0, i1)
         elif j.kind == cnp.NPY_DOUBLE:
             _tile(<const double *>j.x.data, <double *>j.y.data, j, i0, i1)
-        else:
+        elif j.kind == cnp.NPY_FLOAT16:
             _tile(<const uint16_t *>j.x.data, <uint16_t *>j.y.data, j, i0, i1)
+        else:  # bfloat16: _job takes no other
+            _tile(<const int16_t *>j.x.data, <int16_t *>j.y.data, j, i0, i1)
 
 
 # -- the calls: describe the arrays in a Job, then run its tiles on the pool. The kernels
@@ -480,13 +511,14 @@ cdef uint8_t *_bits(cnp.ndarray bits, int64_t nbytes, bint optional=True) except
 
 
 cdef Job _job(Kernel kernel, cnp.ndarray x, cnp.ndarray y, int y_ndim=2) except *:
-    """A Job for kernel over x's elements, a float16, float32 or float64 2-D view, writing
-    y, x's dtype and shape (forward: y_ndim 3, samples first)."""
+    """A Job for kernel over x's elements, a float16, bfloat16, float32 or float64 2-D view,
+    writing y, x's dtype and shape (forward: y_ndim 3, samples first)."""
     cdef Job j
     j.kernel = kernel
     j.kind = cnp.PyArray_TYPE(x)
-    if j.kind != cnp.NPY_FLOAT16 and j.kind != cnp.NPY_FLOAT and j.kind != cnp.NPY_DOUBLE:
-        raise TypeError(f"kernels take float16, float32 or float64 arrays, not {x.dtype}")
+    if (j.kind != cnp.NPY_FLOAT16 and j.kind != cnp.NPY_FLOAT and j.kind != cnp.NPY_DOUBLE
+            and not is_bfloat16(x.dtype)):
+        raise TypeError(f"kernels take {NAMES} arrays, not {x.dtype}")
     j.n = cnp.PyArray_SIZE(x)
     j.x = _grid(x, x, j.kind, 2, False)
     j.y = _grid(y, x, j.kind, y_ndim, True)

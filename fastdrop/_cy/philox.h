@@ -339,12 +339,12 @@ FD_TARGET_AVX512 static void fd_flags_avx512(uint8_t *flags, uint64_t block, int
 
 /* The instruction sets fd_words may use, from fd_use_simd. */
 enum { FD_PORTABLE = 0, FD_AVX2 = 1, FD_AVX512 = 2 };
-static int fd_simd = FD_PORTABLE; /* fd_words's: AVX-512, AVX2 or portable C */
+static int fd_simd = FD_PORTABLE; /* fd_words's and bfloat16's loop's: AVX-512, AVX2, C */
 static int fd_f16c = 0;           /* whether affine.h converts float16 with F16C */
 
-/* Draw words with at most the instruction set level (FD_AVX512, FD_AVX2, FD_PORTABLE),
- * and convert float16 with F16C from FD_AVX2 on, where the CPU has them; returns the
- * level in use. */
+/* Draw words (and run affine.h's bfloat16 loop) with at most the instruction set level
+ * (FD_AVX512, FD_AVX2, FD_PORTABLE), and convert float16 with F16C from FD_AVX2 on, where
+ * the CPU has them; returns the level in use. */
 static int fd_use_simd(int level)
 {
     __builtin_cpu_init();
@@ -544,6 +544,28 @@ static inline uint16_t fd_f2h(float f)
     uint16_t h;
     memcpy(&h, &v, sizeof h);
     return h;
+}
+
+/* bfloat16 <-> float32 in integer arithmetic, which vectorises in every instruction set.
+ * bfloat16 is float32's top half, so widening is exact; narrowing rounds as ml_dtypes
+ * does: to nearest even, by adding 0x7FFF and the kept half's last bit, then dropping the
+ * low half (a carry out of the largest finite values gives inf); a NaN becomes the quiet
+ * NaN 0x7FC0 with its sign. */
+static inline float fd_b2f(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline uint16_t fd_f2b(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t even = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    uint32_t quiet = ((u >> 16) & 0x8000u) | 0x7FC0u;
+    return (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? quiet : even);
 }
 
 #endif

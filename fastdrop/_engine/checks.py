@@ -13,6 +13,7 @@ from typing import Any, TypeGuard
 
 import numpy as np
 
+from fastdrop._contract import dtypes
 from fastdrop._contract.stream import U64
 
 SCALINGS = ("inverted", "classic")
@@ -42,7 +43,7 @@ def unmasked(value: object, name: str) -> None:
 
 def array(x: object, name: str) -> np.ndarray:
     """``x`` as a plain ndarray (a subclass, such as a memmap or a matrix, is read as one),
-    once it is float16, float32 or float64 and not a masked array.
+    once it is float16, bfloat16, float32 or float64 and not a masked array.
 
     An array-like that is not an ndarray is read without a copy where it allows: through
     DLPack (``__dlpack__``: a PyTorch CPU tensor, a JAX CPU array), else through
@@ -51,8 +52,8 @@ def array(x: object, name: str) -> np.ndarray:
     TypeError that says why."""
     unmasked(x, name)
     a = np.asarray(x) if isinstance(x, np.ndarray) else _array_like(x, name)
-    if a.dtype.char not in "efd":  # float16, float32, float64, in either byte order
-        raise TypeError(f"{name} must be a float16, float32 or float64 array, got dtype {a.dtype}")
+    if not dtypes.is_real(a.dtype):
+        raise TypeError(f"{name} must be a {dtypes.NAMES} array, got dtype {a.dtype}")
     return a
 
 
@@ -181,7 +182,7 @@ def seed(value: int | np.random.Generator | None) -> int:
 
 
 def compute_dtype(dtype: np.dtype) -> type:
-    """float64 for float64 arrays, float32 for float16 and float32, in either byte order."""
+    """float64 for float64 arrays, float32 for float16, bfloat16 and float32."""
     return np.float64 if dtype.char == "d" else np.float32
 
 

@@ -350,12 +350,13 @@ def bit_slice(bits: np.ndarray, start: int, count: int) -> np.ndarray:
 
 def sum_to(a, shape: tuple[int, ...]):
     """``a`` (an ndarray or a Dask array) summed over the axes along which ``shape``
-    broadcasts to ``a.shape``: a broadcast bias's gradient, in float32 for float16."""
+    broadcasts to ``a.shape``: a broadcast bias's gradient, in float32 for float16 and
+    bfloat16."""
     lead = a.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, d in enumerate(shape) if d == 1 and a.shape[lead + i] != 1
     )
     ctype = checks.compute_dtype(a.dtype)
-    with np.errstate(all="ignore"):  # inf - inf, float16 overflow: as in the kernels, silent
+    with np.errstate(all="ignore"):  # inf - inf, 16-bit overflow: as in the kernels, silent
         total = a.sum(axis=axes, dtype=ctype, keepdims=True).reshape(shape).astype(a.dtype)
     return total[...]  # an array: NumPy sums a 0-d array to a scalar

@@ -12,8 +12,10 @@ are plain loops; what follows is decided here, once for them all.
 - **Threads** (``launch``, ``tile_bounds``): the pool of ``fastdrop._numba.pool`` hands
   each thread ranges of tiles ``t0 <= t < t1``; a kernel walks its range a tile at a time.
 - **Types** chosen at compile time: float16 travels as its ``uint16`` bit pattern and is
-  converted with LLVM's correctly rounded ``half`` conversions (``to_compute``,
-  ``to_element``); an optional argument passed as None is compiled away (``is_kept``,
+  converted with LLVM's correctly rounded ``half`` conversions; bfloat16 travels as its
+  bit pattern typed ``int16`` (the type tells the two apart) and is converted with
+  integer shifts and rounding, as ml_dtypes converts (``to_compute``, ``to_element``);
+  an optional argument passed as None is compiled away (``is_kept``,
   ``shifted``, ``slice_or_none``, ``store_or_none``); a row with unit stride is typed
   contiguous, so that LLVM vectorises it (``assume_contiguous``).
 """
@@ -30,6 +32,7 @@ from numba import njit, types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 
+from fastdrop._contract import dtypes
 from fastdrop._numba import pool
 
 # Flat elements per tile, the unit of work handed to threads: a multiple of 8, so that each
@@ -71,8 +74,13 @@ def tile_bounds(t, n):
 
 
 def _numba_view(a: Any) -> Any:
-    """``a``, with float16 arrays viewed as their ``uint16`` bit patterns."""
-    return a.view(np.uint16) if isinstance(a, np.ndarray) and a.dtype == np.float16 else a
+    """``a``, with float16 arrays viewed as their ``uint16`` bit patterns and bfloat16
+    arrays as their ``int16`` ones."""
+    if not isinstance(a, np.ndarray) or a.dtype.itemsize != 2:
+        return a
+    if a.dtype == np.float16:
+        return a.view(np.uint16)
+    return a.view(np.int16) if dtypes.is_bfloat16(a.dtype) else a
 
 
 def _signature_type(value: Any, layout: str) -> Any:
@@ -87,8 +95,8 @@ _entry_points: dict = {}  # (kernel, first argument's dtype, layout, ranks) -> e
 def launch(kernel: Any, n: int, n_threads: int, *args: Any) -> None:
     """Run ``kernel(*args, n, t0, t1)`` over the tiles of its ``n`` elements on
     ``n_threads`` threads (the pool of :mod:`fastdrop._numba.pool`), each call taking a
-    contiguous range of tiles ``t0 <= t < t1``. float16 arrays in ``args`` are passed as
-    their bit patterns.
+    contiguous range of tiles ``t0 <= t < t1``. float16 and bfloat16 arrays in ``args``
+    are passed as their bit patterns.
 
     The kernel is compiled on first use at most twice per dtype of its first argument:
     every array typed as C-contiguous when all of them are (the common case, and 10% to
@@ -130,6 +138,39 @@ def _f2h(typingctx, f):
 
 
 @intrinsic
+def _b2f(typingctx, b):
+    """bfloat16 to float32, exactly: the bits moved to the top half of the word."""
+
+    def codegen(context, builder, signature, args):
+        word = builder.zext(args[0], ir.IntType(32))
+        return builder.bitcast(builder.shl(word, _word(16)), ir.FloatType())
+
+    return types.float32(types.int16), codegen
+
+
+@intrinsic
+def _f2b(typingctx, f):
+    """float32 to bfloat16 as ml_dtypes rounds: to nearest even, by adding ``0x7FFF`` and
+    the kept part's last bit and dropping the low half (overflow carries into inf); a NaN
+    becomes the quiet NaN ``0x7FC0`` with its sign."""
+
+    def codegen(context, builder, signature, args):
+        word = builder.bitcast(args[0], ir.IntType(32))
+        high = builder.lshr(word, _word(16))
+        even = builder.add(builder.add(word, _word(0x7FFF)), builder.and_(high, _word(1)))
+        quiet = builder.or_(builder.and_(high, _word(0x8000)), _word(0x7FC0))
+        nan = builder.fcmp_unordered("uno", args[0], args[0])
+        rounded = builder.select(nan, quiet, builder.lshr(even, _word(16)))
+        return builder.trunc(rounded, ir.IntType(16))
+
+    return types.int16(types.float32), codegen
+
+
+def _word(value: int) -> ir.Constant:
+    return ir.Constant(ir.IntType(32), value)
+
+
+@intrinsic
 def assume_contiguous(typingctx, a):
     """The 1-D array ``a``, which has unit stride, typed C-contiguous: the same array, not
     a copy, whose element addresses LLVM can then see are consecutive."""
@@ -153,6 +194,8 @@ def _to_compute_impl(a, v):
         return lambda a, v: np.float64(v)
     if v == types.uint16:
         return lambda a, v: _h2f(v)
+    if v == types.int16:
+        return lambda a, v: _b2f(v)
     return lambda a, v: np.float32(v)
 
 
@@ -164,6 +207,8 @@ def to_element(a, v):
 def _to_element_impl(a, v):
     if a.dtype == types.uint16:
         return lambda a, v: _f2h(v)
+    if a.dtype == types.int16:
+        return lambda a, v: _f2b(v)
     return lambda a, v: v
 
 

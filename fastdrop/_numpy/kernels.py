@@ -36,7 +36,7 @@ def _positions(pos0: int, row_step: int, r: np.ndarray, c: np.ndarray) -> np.nda
 def _affine(v, keep, scale, shift, fill, dtype) -> np.ndarray:
     """``keep ? v * scale + shift : fill`` in the compute precision, rounded to ``dtype``."""
     ctype = _compute_dtype(dtype)
-    with np.errstate(all="ignore"):  # inf * 0 and float16 overflow are the contract's results
+    with np.errstate(all="ignore"):  # inf * 0 and 16-bit overflow are the contract's results
         kept = v.astype(ctype) * ctype(scale) + ctype(shift)
         return np.where(keep, kept, ctype(fill)).astype(dtype)
 

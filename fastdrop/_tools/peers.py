@@ -14,11 +14,12 @@ import platform
 from collections.abc import Callable
 from importlib import metadata
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 import fastdrop
-from fastdrop._contract import stream
+from fastdrop._contract import dtypes, stream
 from fastdrop._contract.kernels import Kernels
 from fastdrop._engine import backends as _backends
 from fastdrop._engine import threads as _threads
@@ -96,7 +97,8 @@ def implementations(
     ]
     for name in names:
         rows[f"fastdrop {name}"] = functools.partial(fastdrop.dropout, x, p, rng=1, backend=name)
-    rows[FRESH_BOUND] = lambda: x * scale
+    like_x = x.dtype.type(scale)  # bfloat16 times a Python float would give float32
+    rows[FRESH_BOUND] = lambda: x * like_x
     for name in names:
         rows[f"fastdrop {name} out="] = functools.partial(
             fastdrop.dropout, x, p, rng=1, out=out, backend=name
@@ -247,13 +249,21 @@ def family_peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Calla
         return {}
     torch.set_num_threads(n_threads)
     x2, maps, residual, bias = _family_operands(x)
-    xt, rt, bt = (torch.from_numpy(a) for a in (x2, residual, bias))
+    xt, rt, bt, mt = (_tensor(torch, a) for a in (x2, residual, bias, maps))
     functional = torch.nn.functional
     return {
         "torch r + dropout(x + b)": lambda: rt + functional.dropout(xt + bt, p),
         "torch alpha_dropout": lambda: functional.alpha_dropout(xt, p, True),
-        "torch dropout2d": lambda: functional.dropout2d(torch.from_numpy(maps), p),
+        "torch dropout2d": lambda: functional.dropout2d(mt, p),
     }
+
+
+def _tensor(torch: ModuleType, a: np.ndarray) -> Any:
+    """``a`` as a PyTorch tensor on its memory; a bfloat16 array through its bits, as
+    ``torch.from_numpy`` takes no ml_dtypes array."""
+    if dtypes.is_bfloat16(a.dtype):
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
 
 
 def peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
@@ -282,7 +292,7 @@ def peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[],
         pass
     else:
         torch.set_num_threads(n_threads)
-        xt = torch.from_numpy(x)
+        xt = _tensor(torch, x)
         rows["torch"] = lambda: torch.nn.functional.dropout(xt, p, training=True)
         rows.update(layer_rows(x, p, n_threads))
     try:
