@@ -161,8 +161,12 @@ def _numpy(t: Tensor) -> np.ndarray:
     """A NumPy view of CPU tensor ``t``, strides and all: no copy."""
     t = t.detach()
     if t.dtype == torch.bfloat16:
-        import ml_dtypes
-
+        try:
+            import ml_dtypes
+        except ImportError as missing:
+            raise TypeError(
+                'bfloat16 tensors need ml_dtypes: pip install ml_dtypes (or "fastdrop[torch]")'
+            ) from missing
         return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
     return t.numpy()
 

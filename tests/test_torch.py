@@ -126,16 +126,7 @@ MEMBERS = {
 # seed rate follows from p, and its blocks overlap.
 DROPPING = [name for name in MEMBERS if name not in ("gaussian_dropout", "drop_block2d")]
 
-BF16 = pytest.param(
-    torch.bfloat16,
-    marks=pytest.mark.xfail(
-        raises=TypeError,
-        strict=True,
-        reason="fastdrop's NumPy API takes no ml_dtypes.bfloat16 arrays yet: the bfloat16 "
-        "support of the issue15-bf16 branch has not landed on main",
-    ),
-)
-DTYPES = [torch.float16, BF16, torch.float32, torch.float64]
+DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 # Layouts of a tensor: each a function of a contiguous tensor giving one of the same values.
 LAYOUTS: dict[str, Callable[[Any], Any]] = {
     "contiguous": lambda t: t,
