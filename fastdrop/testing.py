@@ -30,6 +30,8 @@ DTYPES = _dtypes()
 RATES = (0.0, 0.1, 0.5, 0.9, 1.0)
 BENCH_RATES = (0.1, 0.5, 0.9)
 BENCH_SIZES = (1_000, 100_000, 10_000_000, 100_000_000)
+# fastdrop.torch.Dropout against torch.nn.Dropout: the README's sizes, and a small one.
+LAYER_SIZES = (1_000, 1_000_000, 10_000_000)
 LAYOUTS = ("C", "F", "strided", "reversed", "byteswapped", "sliced", "transposed")
 
 # The fastest the hardware can stream x into y: dropout's lower bound.

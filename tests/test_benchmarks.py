@@ -29,11 +29,13 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from fastdrop._tools.peers import implementations
+import fastdrop
+from fastdrop._tools.peers import LAYER_ROWS, implementations, layer_rows
 from fastdrop.testing import (
     BENCH_RATES,
     BENCH_SIZES,
     DTYPES,
+    LAYER_SIZES,
     MLP,
     MLP_P,
     PIPELINES,
@@ -96,6 +98,23 @@ def test_implementation(benchmark, case: Case, name: str) -> None:
     if name.startswith("fastdrop ") and case.expected is not None:
         bits = np.dtype(f"u{result.itemsize}")
         np.testing.assert_array_equal(result.view(bits), case.expected.view(bits))
+
+
+@pytest.fixture(scope="module")
+def torch_layer_rows() -> dict[str, Callable[[], object]]:
+    pytest.importorskip("torch")
+    x = make_array((min(LAYER_SIZES),), np.float32)
+    return layer_rows(x, BENCH_RATES[0], fastdrop.get_num_threads())
+
+
+@pytest.mark.parametrize("name", LAYER_ROWS)
+def test_torch_layer(benchmark, torch_layer_rows, name: str) -> None:
+    # fastdrop.torch.Dropout and torch.nn.Dropout in one group: the forward pass gives a
+    # tensor of x's shape, the forward and backward pass the gradient with respect to x.
+    benchmark.group = f"torch layer n={min(LAYER_SIZES)}"
+    result = benchmark(torch_layer_rows[name])
+    grad = result[0] if isinstance(result, tuple) else result
+    assert tuple(grad.shape) == (min(LAYER_SIZES),)
 
 
 ASV_DIR = pathlib.Path(__file__).resolve().parent.parent / "asv_bench"

@@ -49,6 +49,17 @@ def test_dask_docstring_examples():
             assert name in API.read_text(), f"docs/api.md does not list fastdrop.dask.{name}"
 
 
+def test_torch_docstring_examples():
+    module = pytest.importorskip("fastdrop.torch")
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= len(module.__all__)
+    assert result.failed == 0
+    for name in module.__all__:
+        assert ">>> " in (inspect.getdoc(getattr(module, name)) or ""), name
+        if API.exists():
+            assert f"`{name}" in API.read_text(), f"docs/api.md does not list fastdrop.torch.{name}"
+
+
 @pytest.mark.parametrize("name", [n for n in fastdrop.__all__ if n != "random"])
 def test_every_public_function_has_a_reference_with_an_example(name):
     obj = getattr(fastdrop, name)

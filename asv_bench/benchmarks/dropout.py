@@ -32,13 +32,14 @@ import numpy as np
 
 import fastdrop
 from fastdrop._engine.backends import NAMES
-from fastdrop._tools.peers import implementations
+from fastdrop._tools.peers import LAYER_ROWS, implementations, layer_rows
 from fastdrop._tools.timing import best_times
 from fastdrop.testing import (
     BENCH_RATES,
     BENCH_SIZES,
     BOUND,
     DTYPES,
+    LAYER_SIZES,
     PIPELINES,
     REFERENCE_LIMIT,
     make_array,
@@ -181,6 +182,27 @@ class Memory(_Inputs):
 
     def peakmem_dropout(self, *params: object) -> None:
         self.dropout()
+
+
+class TorchLayer:
+    """``fastdrop.torch.Dropout`` against ``torch.nn.Dropout`` on float32 tensors, forward
+    and forward+backward, on fastdrop's threads both (``LAYER_ROWS``); skipped without
+    PyTorch."""
+
+    params = (LAYER_ROWS, LAYER_SIZES)
+    param_names = ("row", "size")
+
+    def setup(self, row: str, size: int) -> None:
+        if size > MAX_SIZE:
+            raise NotImplementedError(f"{size} elements > FASTDROP_BENCH_MAX_SIZE={MAX_SIZE}")
+        rows = layer_rows(make_array((size,), np.float32), P, fastdrop.get_num_threads())
+        if not rows:
+            raise NotImplementedError("PyTorch is not installed")
+        self.run = rows[row]
+        self.run()
+
+    def time_layer(self, row: str, size: int) -> None:
+        self.run()
 
 
 class Pipelines:

@@ -27,6 +27,8 @@ from fastdrop.testing import BOUND, REFERENCE_LIMIT
 
 FAMILY_SAMPLES = 8  # Monte Carlo samples in the family's speed table
 PEERS = ("torch", "jax")  # the packages whose rows peer_rows and family_peer_rows add
+# The rows of fastdrop.torch.Dropout and torch.nn.Dropout, forward and forward+backward.
+LAYER_ROWS = ("nn.Dropout", "nn.Dropout fwd+bwd", "fastdrop.torch", "fastdrop.torch fwd+bwd")
 
 
 FRESH_BOUND = "x * s"  # the bound of the rows that return a new array
@@ -265,8 +267,9 @@ def _tensor(torch: ModuleType, a: np.ndarray) -> Any:
 
 
 def peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
-    """The rows of PyTorch's dropout (on ``n_threads`` threads) and of JAX's idiom (on
-    the CPU) that :func:`implementations` adds, where they are installed.
+    """The rows of PyTorch's dropout (on ``n_threads`` threads) with those of
+    :func:`layer_rows`, and of JAX's idiom (on the CPU), where they are installed: the
+    rows that ``fastdrop bench`` times in a process of their own.
 
     Parameters
     ----------
@@ -291,6 +294,7 @@ def peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[],
         torch.set_num_threads(n_threads)
         xt = _tensor(torch, x)
         rows["torch"] = lambda: torch.nn.functional.dropout(xt, p, training=True)
+        rows.update(layer_rows(x, p, n_threads))
     try:
         import jax
     except ImportError:
@@ -303,4 +307,44 @@ def peer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[],
             lambda k, v: jax.numpy.where(jax.random.bernoulli(k, 1 - p, v.shape), v / (1 - p), 0)
         )
         rows["jax"] = lambda: fn(key, xj).block_until_ready()
+    return rows
+
+
+def layer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[], object]]:
+    """The rows ``LAYER_ROWS``: ``torch.nn.Dropout`` and ``fastdrop.torch.Dropout`` in
+    training mode (on ``n_threads`` threads, both), forward on ``x`` as a tensor, and
+    forward and backward (``torch.autograd.grad`` of a gradient of ones) on a tensor that
+    requires grad, where PyTorch is installed.
+
+    Parameters
+    ----------
+    x : ndarray
+        The input of every row.
+    p : float
+        The drop rate.
+    n_threads : int
+        PyTorch's thread count: fastdrop's, ``fastdrop.get_num_threads()``.
+
+    Returns
+    -------
+    dict
+        Name -> zero-argument callable; empty without PyTorch.
+    """
+    try:
+        import torch
+
+        import fastdrop.torch
+    except ImportError:
+        return {}
+    torch.set_num_threads(n_threads)
+    xt = torch.from_numpy(x)
+    xg, grad = xt.clone().requires_grad_(), torch.ones_like(xt)
+    rows: dict[str, Callable[[], object]] = {}
+    for name, layer in zip(
+        LAYER_ROWS[::2], (torch.nn.Dropout(p), fastdrop.torch.Dropout(p)), strict=True
+    ):
+        rows[name] = functools.partial(layer, xt)
+        rows[f"{name} fwd+bwd"] = functools.partial(
+            lambda layer: torch.autograd.grad(layer(xg), xg, grad), layer
+        )
     return rows
