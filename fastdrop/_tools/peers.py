@@ -337,7 +337,7 @@ def layer_rows(x: np.ndarray, p: float, n_threads: int) -> dict[str, Callable[[]
     except ImportError:
         return {}
     torch.set_num_threads(n_threads)
-    xt = torch.from_numpy(x)
+    xt = _tensor(torch, x)
     xg, grad = xt.clone().requires_grad_(), torch.ones_like(xt)
     rows: dict[str, Callable[[], object]] = {}
     for name, layer in zip(
