@@ -120,21 +120,22 @@ def _at(context, builder, array, array_type, k, lanes):
 
 
 def _prefetch(context, builder, x, xt, y, yt, e, n):
-    """IR: ask for the lines of ``x`` (to read) and ``y`` (to write) that hold elements
-    ``e + AHEAD`` to ``e + AHEAD + n``; past the end of an array a prefetch is only wasted
-    (an address computed without ``inbounds``, and no fault)."""
+    """IR: ask for the lines of ``x`` and ``y`` that hold elements ``e + AHEAD`` to ``e +
+    AHEAD + n``, as drop.h does (a read prefetch for ``y`` too: a write prefetch took
+    4-8% longer for float64 at 1e8 elements). Past the end of an array a prefetch is
+    only wasted: an address computed without ``inbounds``, and no fault."""
     size = yt.dtype.bitwidth // 8
     byte = ir.IntType(8).as_pointer()
     fetch = builder.module.declare_intrinsic(
         "llvm.prefetch", [byte], ir.FunctionType(ir.VoidType(), [byte, _I32, _I32, _I32])
     )
     start = builder.mul(builder.add(e, _I64(AHEAD)), _I64(size))
-    for array, array_type, write in ((x, xt, 0), (y, yt, 1)):
+    for array, array_type in ((x, xt), (y, yt)):
         data = context.make_array(array_type)(context, builder, array).data
         data = builder.bitcast(data, byte)
         for line in range(0, n * size, 64):
             address = builder.gep(data, [builder.add(start, _I64(line))])
-            builder.call(fetch, [address, _I32(write), _I32(3), _I32(1)])
+            builder.call(fetch, [address, _I32(0), _I32(3), _I32(1)])  # read, keep in L1
 
 
 def _put(context, builder, keep, x, xt, y, yt, k, scale, shift, fill):
