@@ -8,6 +8,11 @@ kernel bug shows up here before it shows up through the public functions.
 
 from __future__ import annotations
 
+import itertools
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -220,21 +225,68 @@ def test_many_tiles(kernels, n_threads):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_forward_runs_at_every_block_phase(kernels, dtype):
     # Runs that start at each position of a 4-position Philox block, whose length ends
-    # them anywhere in a block, around groups of blocks and around tiles; a second sample
-    # a block phase on; masks packed from there.
-    lengths = (1, 2, 3, 4, 5, 7, 63, 64, 65, 67, 260, 4095, 4096, 4097, 2 * 4096 + 66)
-    for n in lengths:
+    # them anywhere in a block, around vectors of 8 blocks and steps of 4 vectors (Numba)
+    # and around tiles; a second sample a block phase on; masks packed from there. With
+    # dropout's own shift and fill (-0.0, +0.0: Numba's masked multiply) and others.
+    lengths = (1, 2, 3, 4, 5, 7, 31, 33, 63, 64, 65, 67, 127, 128, 129, 161, 260)
+    for n in (*lengths, 4095, 4096, 4097, 2 * 4096 + 66):
         x = make_array((1, n), dtype, seed=n)
-        for pos0 in (*range(8), U64 - 3):
-            for with_bits in (False, True):
-                out = []
-                for mod in (ref, kernels):
-                    y = np.empty((2, 1, n), dtype)
-                    bits = np.zeros((2, (n + 7) // 8), np.uint8) if with_bits else NO_BITS
-                    mod.forward(x, y, bits, 3, pos0, n, n + 1, 2**31, 1.5, 0.25, -1.0, 1)
-                    out.append((y, bits))
-                same(out[1][0], out[0][0])
-                same(out[1][1], out[0][1])
+        for pos0, with_bits, (shift, fill) in itertools.product(
+            (*range(8), U64 - 3), (False, True), ((0.25, -1.0), (-0.0, 0.0))
+        ):
+            out = []
+            for mod in (ref, kernels):
+                y = np.empty((2, 1, n), dtype)
+                bits = np.zeros((2, (n + 7) // 8), np.uint8) if with_bits else NO_BITS
+                mod.forward(x, y, bits, 3, pos0, n, n + 1, 2**31, 1.5, shift, fill, 1)
+                out.append((y, bits))
+            same(out[1][0], out[0][0])
+            same(out[1][1], out[0][1])
+
+
+# x86-64-v3 (AVX2) as LLVM names it: what Numba compiles for on a CPU without AVX-512.
+AVX2_FEATURES = (
+    "+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,"
+    "+popcnt,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave,-avx512f"
+)
+AVX2_CHILD = """
+import numpy as np
+import fastdrop._numpy as ref
+from fastdrop._engine import backends
+from fastdrop.testing import make_array
+nb = backends.load("numba")
+for dtype in (np.float32, np.float64):
+    for n in (5, 33, 130, 4097):
+        x = make_array((1, n), dtype, seed=n)
+        for pos0, shift, fill, nbits in ((0, -0.0, 0.0, 0), (3, 0.25, -1.0, (n + 7) // 8)):
+            out = []
+            for mod in (ref, nb):
+                y, bits = np.empty((1, 1, n), dtype), np.zeros((1, nbits), np.uint8)
+                mod.forward(x, y, bits, 3, pos0, n, 0, 2**31, 1.5, shift, fill, 1)
+                out.append((y.view(np.uint8), bits))
+            assert all(np.array_equal(a, b) for a, b in zip(*out)), (dtype, n, pos0)
+"""
+
+
+def test_numba_forward_compiled_for_avx2(tmp_path):
+    # Numba's forward is LLVM IR written for 512-bit vectors, which LLVM splits where
+    # registers are narrower, and draws one vector a step without AVX-512: compiled for
+    # AVX2 in a child process (its own cache), it gives the reference's bits.
+    if "numba" not in _backends.available_backends():
+        pytest.skip("numba unavailable")
+    llvm = pytest.importorskip("llvmlite.binding")
+    if not llvm.get_host_cpu_features().get("avx2"):
+        pytest.skip("the CPU has no AVX2")
+    env = {
+        **os.environ,
+        "NUMBA_CPU_NAME": "haswell",
+        "NUMBA_CPU_FEATURES": AVX2_FEATURES,
+        "NUMBA_CACHE_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", AVX2_CHILD], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_cython_kernels_refuse_arrays_they_would_read_or_write_past():

@@ -28,6 +28,9 @@ BYTE = tuple(np.uint32(8 * (k if sys.byteorder == "little" else 3 - k)) for k in
 BLOCK_MASK = np.uint64((1 << 62) - 1)  # blocks of positions mod 2**64
 MANTISSA = np.uint64((1 << 52) - 1)
 ONE_BITS = np.uint64(1023 << 52)  # the bits of 1.0
+LANES = 8  # blocks in a vector of counters (vector_words), one to a 64-bit lane
+_I32 = ir.IntType(32)
+_I64 = ir.IntType(64)
 
 
 @intrinsic
@@ -78,6 +81,87 @@ def block_words(block, seed, purpose):
     ``(lo32(block), hi32(block), purpose, 0)``, key ``(lo32(seed), hi32(seed))``."""
     b = block & BLOCK_MASK
     return _rounds(b & LOW, b >> HIGH, np.uint64(purpose), np.uint64(0), seed & LOW, seed >> HIGH)
+
+
+def splat(builder, value, lanes):
+    """IR: a vector of ``lanes`` copies of the scalar ``value``."""
+    vector = ir.VectorType(value.type, lanes)
+    first = builder.insert_element(ir.Constant(vector, ir.Undefined), value, _I32(0))
+    return builder.shuffle_vector(
+        first, first, ir.Constant(ir.VectorType(_I32, lanes), [0] * lanes)
+    )
+
+
+def _round_keys(builder, seed):
+    """IR: the keys of Philox's ten rounds, from the ``i64`` ``seed``, as ``LANES`` copies
+    of each 32-bit word in the low halves of ``i64`` lanes: ``(k0 + r W0, k1 + r W1)``
+    mod 2**32 for round ``r``, as ``_rounds`` bumps them."""
+    words = (builder.trunc(seed, _I32), builder.trunc(builder.lshr(seed, _I64(32)), _I32))
+    return [
+        [
+            splat(builder, builder.zext(builder.add(k, _I32(int(bump) * r % 2**32)), _I64), LANES)
+            for k, bump in zip(words, (W0, W1), strict=True)
+        ]
+        for r in range(10)
+    ]
+
+
+def vector_words(builder, block, seed, purpose, vectors):
+    """IR: the words of the ``LANES * vectors`` stream blocks from ``block`` (an ``i64``)
+    on, mod 2**62, in position order, as ``2 * vectors`` vectors of sixteen ``i32``.
+
+    Vector ``2u`` holds the words of blocks ``block + 8u`` to ``block + 8u + 3``, vector
+    ``2u + 1`` those of the next four; counters and key as ``block_words``, the key from
+    the ``i64`` ``seed`` and ``purpose`` an ``int``. ``fastdrop/_cy/philox.h``'s
+    ``fd_step_avx512`` in generic IR, which LLVM splits where vectors are narrower: each
+    word in the low half of a 64-bit lane, so that a round's products are one
+    ``vpmuludq`` each on x86 (LLVM's pattern for a product of two masked words), and
+    its three-way XORs one ``vpternlogq`` each under AVX-512. The high halves collect
+    junk that no multiply reads. A shuffle of 32-bit elements then puts words ``2i`` and
+    ``2i + 1`` of each block side by side, and a second the blocks in order: under
+    AVX-512 a ``vpermt2d`` and a ``vpermt2q``. No product is shifted into a high half,
+    which LLVM would fold into a 64-bit multiply (``vpmullq``, three uops).
+    """
+    lanes = ir.VectorType(_I64, LANES)
+
+    def const(c):
+        return ir.Constant(lanes, [int(c)] * LANES)
+
+    def low(v):
+        return builder.and_(v, const(LOW))
+
+    def xor3(a, b, c):
+        return builder.xor(builder.xor(a, b), c)
+
+    def shuffle(a, b, order):
+        return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, len(order)), order))
+
+    keys = _round_keys(builder, seed)
+    c = []
+    for u in range(vectors):
+        first = splat(builder, builder.add(block, _I64(LANES * u)), LANES)
+        b = builder.and_(
+            builder.add(first, ir.Constant(lanes, list(range(LANES)))), const(BLOCK_MASK)
+        )
+        c.append([b, builder.lshr(b, const(HIGH)), const(purpose), const(0)])
+    for k0, k1 in keys:
+        for s in c:
+            p0 = builder.mul(low(s[0]), const(M0))
+            p1 = builder.mul(low(s[2]), const(M1))
+            high0, high1 = builder.lshr(p0, const(HIGH)), builder.lshr(p1, const(HIGH))
+            s[:] = xor3(high1, s[1], k0), p1, xor3(high0, s[3], k1), p0
+    low_half = 0 if sys.byteorder == "little" else 1  # lane l's low half: element 2l + this
+    halves = ir.VectorType(_I32, 2 * LANES)
+    side_by_side = [2 * q + low_half + 2 * LANES * j for q in range(LANES) for j in range(2)]
+    words = []
+    for s in c:
+        a = [builder.bitcast(w, halves) for w in s]
+        pairs = [shuffle(a[2 * i], a[2 * i + 1], side_by_side) for i in range(2)]
+        for half in range(2):
+            blocks = range(4 * half, 4 * half + 4)
+            order = [2 * q + j + 2 * LANES * i for q in blocks for i in range(2) for j in range(2)]
+            words.append(shuffle(pairs[0], pairs[1], order))
+    return words
 
 
 @compiled
