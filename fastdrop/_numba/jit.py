@@ -121,53 +121,60 @@ def launch(kernel: Any, n: int, n_threads: int, *args: Any) -> None:
     pool.run(lambda t0, t1: entry(*args, n, t0, t1), (n + TILE - 1) // TILE, n_threads)
 
 
-@intrinsic
-def _h2f(typingctx, h):
-    def codegen(context, builder, signature, args):
-        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
-
-    return types.float32(types.uint16), codegen
+def shaped(v: ir.Value, t: ir.Type) -> ir.Type:
+    """``t``, or a vector of ``t`` as long as ``v`` where ``v`` is a vector."""
+    return ir.VectorType(t, v.type.count) if isinstance(v.type, ir.VectorType) else t
 
 
-@intrinsic
-def _f2h(typingctx, f):
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
-
-    return types.uint16(types.float32), codegen
+def _word(v: ir.Value, value: int) -> ir.Constant:
+    """The 32-bit ``value``, shaped like ``v``."""
+    t = shaped(v, ir.IntType(32))
+    return ir.Constant(t, [value] * t.count if isinstance(t, ir.VectorType) else value)
 
 
-@intrinsic
-def _b2f(typingctx, b):
-    """bfloat16 to float32, exactly: the bits moved to the top half of the word."""
-
-    def codegen(context, builder, signature, args):
-        word = builder.zext(args[0], ir.IntType(32))
-        return builder.bitcast(builder.shl(word, _word(16)), ir.FloatType())
-
-    return types.float32(types.int16), codegen
+def half_to_float(builder: ir.IRBuilder, h: ir.Value) -> ir.Value:
+    """IR: float16 bits (``i16``, or a vector of them) to float32, exactly."""
+    return builder.fpext(builder.bitcast(h, shaped(h, ir.HalfType())), shaped(h, ir.FloatType()))
 
 
-@intrinsic
-def _f2b(typingctx, f):
-    """float32 to bfloat16 as ml_dtypes rounds: to nearest even, by adding ``0x7FFF`` and
-    the kept part's last bit and dropping the low half (overflow carries into inf); a NaN
-    becomes the quiet NaN ``0x7FC0`` with its sign."""
-
-    def codegen(context, builder, signature, args):
-        word = builder.bitcast(args[0], ir.IntType(32))
-        high = builder.lshr(word, _word(16))
-        even = builder.add(builder.add(word, _word(0x7FFF)), builder.and_(high, _word(1)))
-        quiet = builder.or_(builder.and_(high, _word(0x8000)), _word(0x7FC0))
-        nan = builder.fcmp_unordered("uno", args[0], args[0])
-        rounded = builder.select(nan, quiet, builder.lshr(even, _word(16)))
-        return builder.trunc(rounded, ir.IntType(16))
-
-    return types.int16(types.float32), codegen
+def float_to_half(builder: ir.IRBuilder, f: ir.Value) -> ir.Value:
+    """IR: float32 to float16 bits, with LLVM's correctly rounded conversion."""
+    return builder.bitcast(builder.fptrunc(f, shaped(f, ir.HalfType())), shaped(f, ir.IntType(16)))
 
 
-def _word(value: int) -> ir.Constant:
-    return ir.Constant(ir.IntType(32), value)
+def bfloat16_to_float(builder: ir.IRBuilder, b: ir.Value) -> ir.Value:
+    """IR: bfloat16 bits to float32, exactly: the bits moved to the top half of the word."""
+    word = builder.zext(b, shaped(b, ir.IntType(32)))
+    return builder.bitcast(builder.shl(word, _word(b, 16)), shaped(b, ir.FloatType()))
+
+
+def float_to_bfloat16(builder: ir.IRBuilder, f: ir.Value) -> ir.Value:
+    """IR: float32 to bfloat16 bits as ml_dtypes rounds: to nearest even, by adding
+    ``0x7FFF`` and the kept part's last bit and dropping the low half (overflow carries
+    into inf); a NaN becomes the quiet NaN ``0x7FC0`` with its sign."""
+    word = builder.bitcast(f, shaped(f, ir.IntType(32)))
+    high = builder.lshr(word, _word(f, 16))
+    even = builder.add(builder.add(word, _word(f, 0x7FFF)), builder.and_(high, _word(f, 1)))
+    quiet = builder.or_(builder.and_(high, _word(f, 0x8000)), _word(f, 0x7FC0))
+    nan = builder.fcmp_unordered("uno", f, f)
+    rounded = builder.select(nan, quiet, builder.lshr(even, _word(f, 16)))
+    return builder.trunc(rounded, shaped(f, ir.IntType(16)))
+
+
+def _conversion(convert: Callable[[ir.IRBuilder, ir.Value], ir.Value], result: Any, arg: Any):
+    """An intrinsic of one argument that ``convert`` writes."""
+
+    @intrinsic
+    def scalar(typingctx, v):
+        return result(arg), lambda context, builder, signature, args: convert(builder, args[0])
+
+    return scalar
+
+
+_h2f = _conversion(half_to_float, types.float32, types.uint16)
+_f2h = _conversion(float_to_half, types.uint16, types.float32)
+_b2f = _conversion(bfloat16_to_float, types.float32, types.int16)
+_f2b = _conversion(float_to_bfloat16, types.int16, types.float32)
 
 
 @intrinsic

@@ -28,7 +28,11 @@ from fastdrop._contract.stream import BERNOULLI
 from fastdrop._numba.jit import (
     TILE,
     assume_contiguous,
+    bfloat16_to_float,
     compiled,
+    float_to_bfloat16,
+    float_to_half,
+    half_to_float,
     is_kept,
     launch,
     shifted,
@@ -42,7 +46,6 @@ from fastdrop._numba.philox import LANES, keep_flags, normals, splat, vector_wor
 
 MAX_WORD = np.uint64(2**32 - 1)
 GATHER = np.uint64(0x0102040810204080)  # _pack: byte k is 2**(7 - k)
-_I16 = ir.IntType(16)
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
 
@@ -138,14 +141,20 @@ def _prefetch(context, builder, x, xt, y, yt, e, n):
             builder.call(fetch, [address, _I32(0), _I32(3), _I32(1)])  # read, keep in L1
 
 
+# The 16-bit floats, as the bit patterns they travel as: to float32 and back, in IR.
+_CONVERSIONS = {
+    types.uint16: (half_to_float, float_to_half),
+    types.int16: (bfloat16_to_float, float_to_bfloat16),
+}
+
+
 def _put(context, builder, keep, x, xt, y, yt, k, scale, shift, fill):
     """IR: ``y = keep ? x * scale + shift : fill`` for the sixteen elements of ``x`` and
     ``y`` from ``k`` on, ``keep`` their sixteen ``i1``, in 512-bit vectors of the compute
-    precision (float16 converted to and from float32), each operation rounded on its
-    own. A ``shift`` of None adds nothing and a ``fill`` of None is +0.0: dropout's
-    multiply with the dropped lanes zeroed."""
-    half = yt.dtype == types.uint16  # float16, as its bits
-    compute = ir.FloatType() if half else context.get_data_type(yt.dtype)
+    precision (float16 and bfloat16, as their bits, converted to and from float32), each
+    operation rounded on its own. A ``shift`` of None adds nothing and a ``fill`` of None
+    is +0.0: dropout's multiply with the dropped lanes zeroed."""
+    widen, narrow = _CONVERSIONS.get(yt.dtype, (None, None))
     lanes = 8 if yt.dtype == types.float64 else 16  # one 512-bit vector
     size = yt.dtype.bitwidth // 8
     for h in range(0, 2 * LANES, lanes):
@@ -153,15 +162,13 @@ def _put(context, builder, keep, x, xt, y, yt, k, scale, shift, fill):
         kept = builder.shuffle_vector(keep, keep, order)
         kh = builder.add(k, _I64(h))
         v = builder.load(_at(context, builder, x, xt, kh, lanes), align=size)
-        if half:
-            v = builder.bitcast(v, ir.VectorType(ir.HalfType(), lanes))
-            v = builder.fpext(v, ir.VectorType(compute, lanes))
+        if widen is not None:
+            v = widen(builder, v)
         v = builder.fmul(v, splat(builder, scale, lanes))
         if shift is not None:
             v = builder.fadd(v, splat(builder, shift, lanes))
-        if half:
-            v = builder.fptrunc(v, ir.VectorType(ir.HalfType(), lanes))
-            v = builder.bitcast(v, ir.VectorType(_I16, lanes))
+        if narrow is not None:
+            v = narrow(builder, v)
         f = ir.Constant(v.type, None) if fill is None else splat(builder, fill, lanes)
         builder.store(builder.select(kept, v, f), _at(context, builder, y, yt, kh, lanes), size)
 
