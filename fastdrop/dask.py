@@ -32,7 +32,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         'fastdrop.dask needs Dask, which is not installed: pip install "fastdrop[dask]"'
     ) from exc
 
-from fastdrop._contract import dtypes
 from fastdrop._contract.stream import keep_scale
 from fastdrop._engine import blocks, checks, request
 from fastdrop._engine.checks import RngLike
@@ -124,8 +123,7 @@ def _array(x: object, name: str) -> da.Array:
     subclasses' (a matrix's) are read as their data."""
     if not isinstance(x, da.Array):
         raise TypeError(f"{name} must be a dask array, got {type(x).__name__}")
-    if not dtypes.is_real(x.dtype):
-        raise TypeError(f"{name} must be a {dtypes.NAMES} array, got dtype {x.dtype}")
+    checks.element_type(x.dtype, name)
     if any(math.isnan(c) for axis in x.chunks for c in axis):
         raise ValueError(f"{name} has unknown chunk sizes; call compute_chunk_sizes() first")
     return _plain(x, name)

@@ -52,9 +52,15 @@ def array(x: object, name: str) -> np.ndarray:
     TypeError that says why."""
     unmasked(x, name)
     a = np.asarray(x) if isinstance(x, np.ndarray) else _array_like(x, name)
-    if not dtypes.is_real(a.dtype):
-        raise TypeError(f"{name} must be a {dtypes.NAMES} array, got dtype {a.dtype}")
+    element_type(a.dtype, name)
     return a
+
+
+def element_type(dtype: np.dtype, name: str) -> None:
+    """Reject an array ``name`` of ``dtype`` unless the kernels take it (NumPy's and Dask's
+    fronts alike)."""
+    if not dtypes.is_real(dtype):
+        raise TypeError(f"{name} must be a {dtypes.NAMES} array, got dtype {dtype}")
 
 
 def _array_like(x: object, name: str) -> np.ndarray:
