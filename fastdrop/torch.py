@@ -101,7 +101,8 @@ class _Member:
     keywords : callable
         The member's options, floats in the ops' schema, as the keywords of both.
     writes_out : bool
-        Whether both take ``out=``; if not, their result is copied where it goes.
+        Whether both take ``out=``; if not, a new result is their own array, and an
+        in-place one is copied into ``source``.
     """
 
     forward: Callable[..., Any]
@@ -113,21 +114,27 @@ class _Member:
         self,
         gradient: bool,
         source: Tensor,
-        target: Tensor,
         p: float,
         options: Sequence[float],
         key: Tensor,
         offset: int,
-    ) -> None:
-        """The forward (or, if ``gradient``, the backward) of ``source``, written into
-        ``target``, from the key in ``key`` and the signed ``offset``."""
+        inplace: bool = False,
+    ) -> Tensor:
+        """The forward (or, if ``gradient``, the backward) of ``source`` from the key in
+        ``key`` and the signed ``offset``: a new tensor in ``source``'s layout, or
+        ``source`` itself, written over, if ``inplace``."""
         front = self.backward if gradient else self.forward
         kw = dict(rng=int(key) % U64, offset=offset % U64, **self.keywords(options))
-        a, out = _numpy(source), _numpy(target)
-        if self.writes_out:
-            front(a, p, out=out, **kw)
-        else:
-            np.copyto(out, front(a, p, **kw))
+        a = _numpy(source)
+        if not self.writes_out:
+            y = front(a, p, **kw)  # a new array, in a's layout
+            if not inplace:
+                return _tensor(y, source.dtype)
+            np.copyto(a, y)
+            return source
+        target = source if inplace else _empty_like(source)
+        front(a, p, out=_numpy(target), **kw)
+        return target
 
 
 MEMBERS = {
@@ -174,6 +181,14 @@ def _numpy(t: Tensor) -> np.ndarray:
 HUGE = 1 << 22  # bytes from which NumPy asks the kernel for huge pages
 
 
+def _tensor(a: np.ndarray, dtype: torch.dtype) -> Tensor:
+    """The tensor of ``dtype`` on ``a``'s memory, strides and all (the inverse of
+    :func:`_numpy`)."""
+    if dtype == torch.bfloat16:
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
 def _empty_like(t: Tensor) -> Tensor:
     """``torch.empty_like(t)``: its shape, dtype and strides (``t``'s own where ``t`` is
     dense), in memory that NumPy allocates from ``HUGE`` bytes on. NumPy asks the kernel
@@ -206,9 +221,8 @@ def _forward(
 ) -> tuple[Tensor, Tensor]:
     """Family ``member`` of ``x`` into a new tensor of ``x``'s layout, and the key: the body
     of ``fastdrop::drop``, which eager calls that autograd does not record run directly."""
-    y, key = _empty_like(x), _key(seed)
-    MEMBERS[member].run(False, x, y, p, options, key, offset)
-    return y, key
+    key = _key(seed)
+    return MEMBERS[member].run(False, x, p, options, key, offset), key
 
 
 def _forward_inplace(
@@ -217,7 +231,7 @@ def _forward_inplace(
     """Family ``member`` of ``x`` written into ``x``; returns the key: the body of
     ``fastdrop::drop_``."""
     key = _key(seed)
-    MEMBERS[member].run(False, x, x, p, options, key, offset)
+    MEMBERS[member].run(False, x, p, options, key, offset, inplace=True)
     return key
 
 
@@ -234,9 +248,7 @@ def _backward(
 ) -> Tensor:
     """The gradient of ``fastdrop::drop``: the mask drawn again from ``key`` and ``offset``;
     the body of ``fastdrop::drop_backward``."""
-    out = _empty_like(grad)
-    MEMBERS[member].run(True, grad, out, p, options, key, offset)
-    return out
+    return MEMBERS[member].run(True, grad, p, options, key, offset)
 
 
 _drop_backward = torch.library.custom_op(
